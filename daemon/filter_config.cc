@@ -1,0 +1,239 @@
+#include "daemon/filter_config.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <toml++/toml.h>
+
+namespace vsieve::daemon {
+namespace {
+
+using common::ErrorCode;
+using common::Status;
+
+Status KeyError(const std::string& key, const std::string& why) {
+  return Status(ErrorCode::kInvalidArgument, "config key '" + key + "': " + why);
+}
+
+// Reads one typed value; records the key as known. Range checks are the caller's.
+template <typename T>
+Status Read(const toml::table& table, const std::string& section, const std::string& key,
+            T* out) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return Status::Ok();
+  const std::string full = section + "." + key;
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!node->is_boolean()) return KeyError(full, "expected true or false");
+    *out = node->as_boolean()->get();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!node->is_string()) return KeyError(full, "expected a string");
+    *out = node->as_string()->get();
+  } else if constexpr (std::is_integral_v<T>) {
+    if (!node->is_integer()) return KeyError(full, "expected an integer");
+    *out = static_cast<T>(node->as_integer()->get());
+  } else {
+    if (node->is_integer()) {
+      *out = static_cast<T>(node->as_integer()->get());
+    } else if (node->is_floating_point()) {
+      *out = static_cast<T>(node->as_floating_point()->get());
+    } else {
+      return KeyError(full, "expected a number");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckKeys(const toml::table& table, const std::string& section,
+                 std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : table) {
+    bool found = false;
+    for (std::string_view name : known) found = found || key.str() == name;
+    if (!found) return KeyError(section + "." + std::string(key.str()), "unknown key");
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+Status AtLeast(const std::string& key, T value, T minimum) {
+  if (value < minimum) return KeyError(key, "must be at least " + std::to_string(minimum));
+  return Status::Ok();
+}
+
+Status LoadSections(const toml::table& root, FilterConfig* config) {
+  VSIEVE_RETURN_IF_ERROR(CheckKeys(root, "", {"sampling", "limits", "models", "filter", "log"}));
+  auto& opt = config->options;
+  for (const auto& [name, node] : root) {
+    if (!node.is_table()) {
+      return KeyError(std::string(name.str()), "expected a table like [" +
+                                                   std::string(name.str()) + "]");
+    }
+  }
+  if (const toml::table* t = root["sampling"].as_table()) {
+    auto& s = opt.sampling;
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "sampling",
+                                     {"region_frames", "clip_frames", "window_s", "stride_s",
+                                      "window_frames", "max_frames"}));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "region_frames", &s.region_frames));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "clip_frames", &s.clip_frames));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "window_s", &s.window_s));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "stride_s", &s.stride_s));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "window_frames", &s.window_frames));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "max_frames", &s.max_frames));
+  }
+  if (const toml::table* t = root["limits"].as_table()) {
+    auto& l = opt.limits;
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(
+        *t, "limits",
+        {"probe_size_bytes", "analyze_duration_s", "max_dimension", "max_pixels", "min_dimension",
+         "open_deadline_s", "decode_deadline_s", "analysis_max_side", "max_error_ratio",
+         "max_errors", "min_returned_ratio", "decoder_threads"}));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "probe_size_bytes", &l.probe_size_bytes));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "analyze_duration_s", &l.analyze_duration_s));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "max_dimension", &l.max_dimension));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "max_pixels", &l.max_pixels));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "min_dimension", &l.min_dimension));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "open_deadline_s", &l.open_deadline_s));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "decode_deadline_s", &l.decode_deadline_s));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "analysis_max_side", &l.analysis_max_side));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "max_error_ratio", &l.max_error_ratio));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "max_errors", &l.max_errors));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "min_returned_ratio", &l.min_returned_ratio));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "decoder_threads", &l.decoder_threads));
+  }
+  if (const toml::table* t = root["models"].as_table()) {
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "models", {"dirs"}));
+    if (const toml::node* dirs = t->get("dirs")) {
+      const toml::array* list = dirs->as_array();
+      if (list == nullptr) return KeyError("models.dirs", "expected an array of strings");
+      config->model_dirs.clear();
+      for (const auto& item : *list) {
+        if (!item.is_string()) return KeyError("models.dirs", "expected an array of strings");
+        config->model_dirs.push_back(item.as_string()->get());
+      }
+    }
+  }
+  if (const toml::table* t = root["filter"].as_table()) {
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "filter",
+                                     {"text_regions", "vfx", "simcam", "rotate_vertical",
+                                      "low_quality", "windows", "crop_aspect"}));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "filter", "text_regions", &opt.text_regions));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "filter", "vfx", &opt.vfx));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "filter", "simcam", &opt.simcam));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "filter", "rotate_vertical", &opt.rotate_vertical));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "filter", "low_quality", &opt.low_quality));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "filter", "windows", &opt.windows));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "filter", "crop_aspect", &opt.crop.aspect));
+  }
+  if (const toml::table* t = root["log"].as_table()) {
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "log", {"level"}));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "log", "level", &config->log_level));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<std::string> DefaultModelDirs() {
+  return {"vsieve-models", "../shared/assets/models"};
+}
+
+common::Status ValidateFilterOptions(const models::FilterOptions& opt) {
+  const auto& s = opt.sampling;
+  VSIEVE_RETURN_IF_ERROR(AtLeast("sampling.region_frames", s.region_frames, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("sampling.clip_frames", s.clip_frames, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("sampling.window_frames", s.window_frames, 2));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("sampling.max_frames", s.max_frames, 2));
+  if (!(s.window_s > 0.0)) return KeyError("sampling.window_s", "must be positive");
+  if (!(s.stride_s > 0.0)) return KeyError("sampling.stride_s", "must be positive");
+  const auto& l = opt.limits;
+  VSIEVE_RETURN_IF_ERROR(AtLeast("limits.analysis_max_side", l.analysis_max_side, 32));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("limits.max_dimension", l.max_dimension, 16));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("limits.min_dimension", l.min_dimension, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("limits.decoder_threads", l.decoder_threads, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("limits.probe_size_bytes", l.probe_size_bytes, 32LL));
+  if (!(l.open_deadline_s > 0.0)) return KeyError("limits.open_deadline_s", "must be positive");
+  if (!(l.decode_deadline_s > 0.0)) {
+    return KeyError("limits.decode_deadline_s", "must be positive");
+  }
+  if (l.max_error_ratio < 0.0 || l.max_error_ratio > 1.0) {
+    return KeyError("limits.max_error_ratio", "must be between 0 and 1");
+  }
+  if (l.min_returned_ratio < 0.0 || l.min_returned_ratio > 1.0) {
+    return KeyError("limits.min_returned_ratio", "must be between 0 and 1");
+  }
+  if (opt.crop.aspect < 0.0) return KeyError("filter.crop_aspect", "must be 0 (any) or positive");
+  return Status::Ok();
+}
+
+common::Status LoadFilterConfig(const std::string& path, FilterConfig* config) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return Status(ErrorCode::kInvalidArgument,
+                  path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
+                      ": " + std::string(e.description()));
+  }
+  VSIEVE_RETURN_IF_ERROR(LoadSections(root, config).WithContext(path));
+  return ValidateFilterOptions(config->options).WithContext(path);
+}
+
+void ResolveModels(FilterConfig* config) {
+  config->options.models = models::ResolveModelPaths(config->model_dirs);
+}
+
+nlohmann::json FilterOptionsToJson(const models::FilterOptions& o) {
+  return {
+      {"sampling",
+       {{"region_frames", o.sampling.region_frames},
+        {"clip_frames", o.sampling.clip_frames},
+        {"window_s", o.sampling.window_s},
+        {"stride_s", o.sampling.stride_s},
+        {"window_frames", o.sampling.window_frames},
+        {"max_frames", o.sampling.max_frames}}},
+      {"limits",
+       {{"probe_size_bytes", o.limits.probe_size_bytes},
+        {"analyze_duration_s", o.limits.analyze_duration_s},
+        {"max_dimension", o.limits.max_dimension},
+        {"max_pixels", o.limits.max_pixels},
+        {"min_dimension", o.limits.min_dimension},
+        {"open_deadline_s", o.limits.open_deadline_s},
+        {"decode_deadline_s", o.limits.decode_deadline_s},
+        {"analysis_max_side", o.limits.analysis_max_side},
+        {"max_error_ratio", o.limits.max_error_ratio},
+        {"max_errors", o.limits.max_errors},
+        {"min_returned_ratio", o.limits.min_returned_ratio},
+        {"decoder_threads", o.limits.decoder_threads}}},
+      {"filter",
+       {{"text_regions", o.text_regions},
+        {"vfx", o.vfx},
+        {"simcam", o.simcam},
+        {"rotate_vertical", o.rotate_vertical},
+        {"low_quality", o.low_quality},
+        {"windows", o.windows},
+        {"crop_aspect", o.crop.aspect}}},
+      {"models",
+       {{"text_detector", o.models.text_detector},
+        {"text_angle", o.models.text_angle},
+        {"face_cascade", o.models.face_cascade},
+        {"brisque_model", o.models.brisque_model},
+        {"brisque_range", o.models.brisque_range}}},
+  };
+}
+
+std::string ConfigHash(const models::FilterOptions& options) {
+  nlohmann::json json = FilterOptionsToJson(options);
+  // Hash what changes results, not where the files happen to live.
+  for (auto& [name, path] : json["models"].items()) path = !path.get<std::string>().empty();
+  const std::string text = json.dump();
+  uint64_t hash = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  char out[32];
+  std::snprintf(out, sizeof out, "fnv1a64:%016" PRIx64, hash);
+  return out;
+}
+
+}  // namespace vsieve::daemon

@@ -1,0 +1,128 @@
+#include "daemon/probe_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <thread>
+
+#include "common/stopwatch.h"
+#include "daemon/result_row.h"
+#include "storage/reader.h"
+
+namespace vsieve::daemon {
+namespace {
+
+nlohmann::json DeviceInfo(int jobs) {
+  return {{"kind", "cpu"},
+          {"backend", "opencv-dnn"},
+          {"hardware_threads", std::thread::hardware_concurrency()},
+          {"jobs", jobs}};
+}
+
+struct ProbedRow {
+  std::string line;
+  bool ok = false;
+};
+
+// Filters one input into its output row. Never throws for a bad video.
+ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
+                     storage::Reader* reader, const std::string& config_hash, int jobs,
+                     bool pretty) {
+  RowOutcome outcome;
+  outcome.start_time = std::chrono::system_clock::now();
+  outcome.device_info = DeviceInfo(jobs);
+  outcome.config_hash = config_hash;
+
+  common::Stopwatch watch;
+  auto fetched = reader->Fetch(input);
+  outcome.stage_ms["fetch"] = watch.ElapsedMillis();
+  if (!fetched.ok()) {
+    outcome.status = fetched.status().WithStage("fetch");
+  } else {
+    outcome.source_tier = fetched->source_tier;
+    models::FilterReport report = filter->Run(fetched->local_path);
+    outcome.status = report.status;
+    outcome.info = std::move(report.info);
+    for (const auto& [stage, ms] : report.stage_ms) outcome.stage_ms[stage] = ms;
+  }
+  outcome.end_time = std::chrono::system_clock::now();
+
+  InputRow row;
+  row.video_id = input;
+  row.video_path = input;
+  const nlohmann::json json = BuildOutputRow(row, outcome);
+  return {pretty ? json.dump(2) : json.dump(), outcome.status.ok()};
+}
+
+}  // namespace
+
+int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream& out) {
+  const int total = static_cast<int>(probe.inputs.size());
+  const int jobs = std::max(1, std::min(probe.jobs, total));
+  const std::string config_hash = ConfigHash(config.options);
+
+  // Load every worker's models before starting, so a bad model fails fast and once.
+  std::vector<std::unique_ptr<models::VideoFilter>> filters;
+  for (int i = 0; i < jobs; ++i) {
+    auto filter = models::VideoFilter::Create(config.options);
+    if (!filter.ok()) {
+      spdlog::error("cannot load models: {}", filter.status().ToString());
+      return 2;
+    }
+    if (i == 0) {
+      for (const auto& warning : (*filter)->warnings()) spdlog::warn("{}", warning);
+    }
+    filters.push_back(std::move(filter).value());
+  }
+
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::vector<std::optional<std::string>> rows(total);  // guarded by mutex
+  std::atomic<int> next{0};
+  std::atomic<int> failed{0};
+
+  std::vector<std::thread> workers;
+  for (int w = 0; w < jobs; ++w) {
+    workers.emplace_back([&, w] {
+      storage::LocalReader reader;
+      for (int i = next.fetch_add(1); i < total; i = next.fetch_add(1)) {
+        ProbedRow row = ProbeOne(probe.inputs[i], filters[w].get(), &reader, config_hash, jobs,
+                                 probe.pretty);
+        if (!row.ok) failed.fetch_add(1);
+        {
+          std::lock_guard lock(mutex);
+          rows[i] = std::move(row.line);
+        }
+        ready.notify_all();
+      }
+    });
+  }
+
+  common::Stopwatch watch;
+  double last_progress = 0.0;
+  for (int i = 0; i < total; ++i) {
+    std::string line;
+    {
+      std::unique_lock lock(mutex);
+      ready.wait(lock, [&] { return rows[i].has_value(); });
+      line = std::move(*rows[i]);
+      rows[i].reset();
+    }
+    out << line << '\n' << std::flush;
+    if (watch.ElapsedSeconds() - last_progress >= 5.0) {
+      last_progress = watch.ElapsedSeconds();
+      spdlog::info("probe: {}/{} done, {} failed, {:.2f} videos/s", i + 1, total, failed.load(),
+                   (i + 1) / std::max(1e-9, last_progress));
+    }
+  }
+  for (auto& worker : workers) worker.join();
+  spdlog::info("probe: {} videos, {} failed, {:.2f} s", total, failed.load(),
+               watch.ElapsedSeconds());
+  return 0;
+}
+
+}  // namespace vsieve::daemon

@@ -1,0 +1,87 @@
+#include "media/sampling_plan.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace vsieve::media {
+namespace {
+
+// Adds `count` times at the centres of equal bins of [start, end).
+void AddCentres(double start, double end, int count, std::vector<double>* times) {
+  if (count <= 0 || end <= start) return;
+  const double step = (end - start) / count;
+  for (int k = 0; k < count; ++k) times->push_back(start + (k + 0.5) * step);
+}
+
+}  // namespace
+
+SamplingPlan BuildSamplingPlan(const VideoMeta& meta, const SamplingOptions& options) {
+  SamplingPlan plan;
+  double duration = meta.duration_s;
+  if (!(duration > 0.0) && meta.fps > 0.0 && meta.frame_count > 0) {
+    duration = static_cast<double>(meta.frame_count) / meta.fps;
+  }
+  if (!(duration > 0.0)) {
+    plan.times_s.push_back(0.0);  // a still image or unknown length: the first frame only
+    return plan;
+  }
+
+  // Sliding windows [k*stride, k*stride + window) that fit in the clip; one short window when
+  // the clip is shorter than a window.
+  if (options.window_s > 0.0 && options.stride_s > 0.0) {
+    if (duration < options.window_s) {
+      plan.windows.push_back({0.0, duration});
+    } else {
+      for (double start = 0.0; start + options.window_s <= duration + 1e-6;
+           start += options.stride_s) {
+        plan.windows.push_back({start, start + options.window_s});
+      }
+    }
+  }
+
+  std::vector<double> times;
+  AddCentres(0.0, duration, options.region_frames, &times);
+  AddCentres(0.0, duration, options.clip_frames, &times);
+
+  // Frames per window within the budget: at least two (motion needs a pair), thinning the
+  // windows themselves only when even two each would not fit.
+  const int budget = std::max(0, options.max_frames - options.region_frames - options.clip_frames);
+  const int window_count = static_cast<int>(plan.windows.size());
+  if (window_count > 0 && options.window_frames > 0) {
+    int per_window = std::clamp(budget / window_count, 2, std::max(2, options.window_frames));
+    per_window = std::min(per_window, options.window_frames);
+    int stride = 1;
+    while (window_count / stride * per_window > std::max(budget, per_window)) ++stride;
+    for (int w = 0; w < window_count; w += stride) {
+      // Centres on a grid of `window_s / per_window` anchored at 0, so overlapping windows
+      // share frames instead of adding near-duplicates.
+      const double step = options.window_s / per_window;
+      const auto& win = plan.windows[w];
+      const double first = std::ceil((win.start_s - 0.5 * step) / step - 1e-9);
+      for (int k = 0; k < per_window; ++k) {
+        const double t = (first + k + 0.5) * step;
+        if (t >= win.start_s && t < win.end_s) times.push_back(t);
+      }
+    }
+  }
+
+  std::sort(times.begin(), times.end());
+  // Merge times closer than half a frame: they would decode to the same frame.
+  const double tolerance = meta.fps > 0.0 ? 0.5 / meta.fps : 1e-3;
+  for (double t : times) {
+    if (t < 0.0 || t >= duration) continue;
+    if (plan.times_s.empty() || t - plan.times_s.back() >= tolerance) plan.times_s.push_back(t);
+  }
+  if (static_cast<int>(plan.times_s.size()) > options.max_frames && options.max_frames > 0) {
+    std::vector<double> thinned;
+    const int n = static_cast<int>(plan.times_s.size());
+    for (int k = 0; k < options.max_frames; ++k) {
+      thinned.push_back(plan.times_s[static_cast<size_t>(k) * n / options.max_frames]);
+    }
+    plan.times_s = std::move(thinned);
+  }
+  if (plan.times_s.empty()) plan.times_s.push_back(0.0);
+  return plan;
+}
+
+}  // namespace vsieve::media

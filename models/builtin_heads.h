@@ -1,0 +1,80 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/head.h"
+#include "models/text_detector.h"
+
+namespace vsieve::models {
+
+// Flashes, strobing, colour inversions and dense transitions, from per-frame luma statistics and
+// frame-to-frame change. Labels: "VFX_video", "normal_video".
+class VfxHead : public Head {
+ public:
+  VfxHead();
+  const std::string& name() const override { return name_; }
+  const std::vector<std::string>& labels() const override { return labels_; }
+  common::StatusOr<HeadOutput> Run(const HeadInput& input) override;
+
+ private:
+  std::string name_;
+  std::vector<std::string> labels_;
+};
+
+// Frozen/still content ("static_video") and a still picture panned or zoomed
+// ("simulated_camera_video"), from a global motion fit between consecutive frames and the
+// residual it leaves. Labels: "static_video", "simulated_camera_video", "normal_video".
+// Also used per sliding window (seg_simcam_filter) and on reversed windows.
+class SimcamHead : public Head {
+ public:
+  SimcamHead();
+  const std::string& name() const override { return name_; }
+  const std::vector<std::string>& labels() const override { return labels_; }
+  common::StatusOr<HeadOutput> Run(const HeadInput& input) override;
+
+ private:
+  std::string name_;
+  std::vector<std::string> labels_;
+};
+
+// Content on its side or upside down ("rotated_video") from text-line orientation (the text
+// regions, the angle classifier) and face orientation (Haar cascade at 0/90/180/270), and
+// portrait content placed in a landscape frame ("vertical_screen_video") from the crop and the
+// border/blur-fill regions. Labels: "rotated_video", "vertical_screen_video", "normal_video".
+// Models are optional: a missing one removes that cue. Borrowed pointers are not owned.
+class RotateVerticalHead : public Head {
+ public:
+  RotateVerticalHead(TextAngleClassifier* angle, const std::string& face_cascade_path);
+  ~RotateVerticalHead() override;
+  const std::string& name() const override { return name_; }
+  const std::vector<std::string>& labels() const override { return labels_; }
+  common::StatusOr<HeadOutput> Run(const HeadInput& input) override;
+
+ private:
+  struct Faces;
+  std::string name_;
+  std::vector<std::string> labels_;
+  TextAngleClassifier* angle_;
+  std::unique_ptr<Faces> faces_;
+};
+
+// Sharpness, blockiness, noise, exposure, BRISQUE (opencv-data models) and resolution, combined
+// into a probability of "low_quality_video" vs "normal_video"; `scores` holds each signal.
+class LowQualityHead : public Head {
+ public:
+  LowQualityHead(const std::string& brisque_model, const std::string& brisque_range);
+  ~LowQualityHead() override;
+  const std::string& name() const override { return name_; }
+  const std::vector<std::string>& labels() const override { return labels_; }
+  common::StatusOr<HeadOutput> Run(const HeadInput& input) override;
+
+ private:
+  struct Brisque;
+  std::string name_;
+  std::vector<std::string> labels_;
+  std::unique_ptr<Brisque> brisque_;
+};
+
+}  // namespace vsieve::models

@@ -1,0 +1,214 @@
+#include "models/video_filter.h"
+
+#include <opencv2/imgproc.hpp>
+
+#include "common/stopwatch.h"
+
+namespace vsieve::models {
+namespace {
+
+using common::ErrorCode;
+using common::Status;
+
+nlohmann::json BoxJson(const cv::Rect& box) { return {box.x, box.y, box.width, box.height}; }
+
+nlohmann::json MetaJson(const media::VideoMeta& meta) {
+  return {{"width", meta.width},       {"height", meta.height},
+          {"fps", meta.fps},           {"duration_s", meta.duration_s},
+          {"codec", meta.codec},       {"rotation", meta.rotation},
+          {"frame_count", meta.frame_count}};
+}
+
+nlohmann::json StatsJson(const media::DecodeStats& stats) {
+  return {{"packets_read", stats.packets_read},     {"frames_decoded", stats.frames_decoded},
+          {"seeks", stats.seeks},                   {"demux_errors", stats.demux_errors},
+          {"resyncs", stats.resyncs},               {"decode_errors", stats.decode_errors},
+          {"corrupt_frames", stats.corrupt_frames}};
+}
+
+// Builds head input from frames in the order given, cropped to `crop` (views, no copies).
+HeadInput MakeInput(const std::vector<const media::Frame*>& frames, const media::VideoMeta& meta,
+                    const std::vector<Region>& regions, const cv::Rect& crop) {
+  HeadInput input;
+  input.meta = &meta;
+  input.regions = &regions;
+  input.crop = crop;
+  for (const media::Frame* frame : frames) {
+    const cv::Rect bounds = crop & cv::Rect(0, 0, frame->bgr.cols, frame->bgr.rows);
+    input.frames.push_back(bounds.area() > 0 ? frame->bgr(bounds) : frame->bgr);
+    input.full_frames.push_back(frame->bgr);
+    input.times_s.push_back(frame->time_s);
+    input.analysis_scale = frame->analysis_scale;
+  }
+  return input;
+}
+
+}  // namespace
+
+common::StatusOr<std::unique_ptr<VideoFilter>> VideoFilter::Create(const FilterOptions& options) {
+  std::unique_ptr<VideoFilter> filter(new VideoFilter(options));
+  const ModelPaths& paths = options.models;
+
+  filter->detectors_.push_back(std::make_unique<BlackBorderDetector>());
+  filter->detectors_.push_back(std::make_unique<BlurFillDetector>());
+  if (options.text_regions) {
+    if (paths.text_detector.empty()) {
+      filter->warnings_.push_back(
+          "text detector model not found: text and subtitle regions are not detected");
+    } else {
+      VSIEVE_ASSIGN_OR_RETURN(filter->text_detector_, TextDetector::Load(paths.text_detector));
+      filter->detectors_.push_back(
+          std::make_unique<TextRegionDetector>(filter->text_detector_.get()));
+    }
+  }
+  filter->detectors_.push_back(std::make_unique<StaticOverlayDetector>());
+
+  if (options.vfx) filter->vfx_ = std::make_unique<VfxHead>();
+  if (options.simcam || options.windows) filter->simcam_ = std::make_unique<SimcamHead>();
+  if (options.rotate_vertical) {
+    if (!paths.text_angle.empty()) {
+      VSIEVE_ASSIGN_OR_RETURN(filter->text_angle_, TextAngleClassifier::Load(paths.text_angle));
+    } else {
+      filter->warnings_.push_back("text angle classifier not found: upside-down text not checked");
+    }
+    if (paths.face_cascade.empty()) {
+      filter->warnings_.push_back("face cascade not found: face orientation not checked");
+    }
+    filter->rotate_ =
+        std::make_unique<RotateVerticalHead>(filter->text_angle_.get(), paths.face_cascade);
+  }
+  if (options.low_quality) {
+    if (paths.brisque_model.empty() || paths.brisque_range.empty()) {
+      filter->warnings_.push_back("BRISQUE models not found (Debian opencv-data): not scored");
+    }
+    filter->low_quality_ =
+        std::make_unique<LowQualityHead>(paths.brisque_model, paths.brisque_range);
+  }
+  return filter;
+}
+
+Status VideoFilter::DetectRegions(const std::vector<media::Frame>& frames,
+                                  std::vector<Region>* regions) {
+  for (auto& detector : detectors_) {
+    auto found = detector->Detect(frames);
+    if (!found.ok()) {
+      return found.status().WithContext(std::string(detector->name()) + " detector");
+    }
+    regions->insert(regions->end(), found->begin(), found->end());
+  }
+  return Status::Ok();
+}
+
+Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames, const media::VideoMeta& meta,
+                             const std::vector<Region>& regions, const cv::Rect& crop,
+                             nlohmann::json* info) {
+  const HeadInput clip =
+      MakeInput(media::SelectEven(frames, options_.sampling.clip_frames), meta, regions, crop);
+  const auto run = [&](Head* head, const HeadInput& input) -> common::StatusOr<nlohmann::json> {
+    auto output = head->Run(input);
+    if (!output.ok()) return output.status().WithContext(head->name());
+    return HeadOutputToJson(*output);
+  };
+  for (Head* head : std::initializer_list<Head*>{vfx_.get(), options_.simcam ? simcam_.get()
+                                                                             : nullptr,
+                                                 rotate_.get(), low_quality_.get()}) {
+    if (head == nullptr) continue;
+    VSIEVE_ASSIGN_OR_RETURN((*info)[head->name()], run(head, clip));
+  }
+
+  if (!options_.windows || simcam_ == nullptr) return Status::Ok();
+  const media::SamplingPlan plan = media::BuildSamplingPlan(meta, options_.sampling);
+  nlohmann::json forward = nlohmann::json::object();
+  nlohmann::json reversed = nlohmann::json::object();
+  int index = 0;
+  for (const auto& window : plan.windows) {
+    std::vector<const media::Frame*> in_window = media::FramesIn(frames, window.start_s,
+                                                                 window.end_s);
+    if (in_window.empty()) continue;
+    const nlohmann::json duration = {window.start_s, window.end_s};
+    const std::string key = std::to_string(index++);
+    VSIEVE_ASSIGN_OR_RETURN(nlohmann::json ahead,
+                            run(simcam_.get(), MakeInput(in_window, meta, regions, crop)));
+    forward[key] = {{"duration", duration}, {simcam_->name(), std::move(ahead)}};
+    std::reverse(in_window.begin(), in_window.end());
+    VSIEVE_ASSIGN_OR_RETURN(nlohmann::json back,
+                            run(simcam_.get(), MakeInput(in_window, meta, regions, crop)));
+    reversed[key] = {{"duration", duration}, {simcam_->name(), std::move(back)}};
+  }
+  (*info)["seg_simcam_filter"] = std::move(forward);
+  (*info)["inverse_seg_simcam_filter"] = std::move(reversed);
+  return Status::Ok();
+}
+
+FilterReport VideoFilter::Run(const std::string& path) {
+  FilterReport report;
+  common::Stopwatch watch;
+
+  // Decode: cheap metadata first, then one sampling pass for every consumer.
+  auto decoder = media::VideoDecoder::Open(path, options_.limits);
+  if (!decoder.ok()) {
+    report.status = decoder.status().WithStage("decode");
+    report.stage_ms["decode"] = watch.ElapsedMillis();
+    return report;
+  }
+  const media::VideoMeta meta = (*decoder)->meta();
+  report.info["video_meta"] = MetaJson(meta);
+  const media::SamplingPlan plan = media::BuildSamplingPlan(meta, options_.sampling);
+  auto sampled = (*decoder)->Sample(plan);
+  report.stats = (*decoder)->stats();
+  report.info["video_meta"]["decode_stats"] = StatsJson(report.stats);
+  report.stage_ms["decode"] = watch.ElapsedMillis();
+  if (!sampled.ok()) {
+    report.status = sampled.status().WithStage("decode");
+    return report;
+  }
+  const std::vector<media::Frame>& frames = *sampled;
+  report.info["video_meta"]["frames_sampled"] = frames.size();
+  if (frames.empty()) {
+    report.status = Status(ErrorCode::kTruncated, "no frame could be decoded").WithStage("decode");
+    return report;
+  }
+
+  // Regions and the safe crop, in analysis pixels; reported in displayed pixels.
+  watch.Reset();
+  std::vector<Region> regions;
+  if (Status status = DetectRegions(frames, &regions); !status.ok()) {
+    report.status = status.WithStage("regions");
+    report.stage_ms["regions"] = watch.ElapsedMillis();
+    return report;
+  }
+  const cv::Size analysis_size = frames.front().bgr.size();
+  const double to_display = 1.0 / frames.front().analysis_scale;
+  const cv::Size display_size(meta.width, meta.height);
+  cv::Rect crop = SafeCrop(analysis_size, regions, options_.crop);
+  const bool clean_area_left = crop.area() > 0;
+  if (!clean_area_left) crop = cv::Rect(cv::Point(0, 0), analysis_size);
+  const bool cropped = crop != cv::Rect(cv::Point(0, 0), analysis_size);
+
+  nlohmann::json region_list = nlohmann::json::array();
+  for (const Region& region : regions) {
+    nlohmann::json item = {{"kind", RegionKindName(region.kind)},
+                           {"box", BoxJson(ScaleBox(region.box, to_display, display_size))},
+                           {"score", region.score},
+                           {"avoid", region.avoid}};
+    if (!region.label.empty()) item["label"] = region.label;
+    region_list.push_back(std::move(item));
+  }
+  report.info["abnormal_region_info"] = {{"regions", std::move(region_list)}};
+  cv::Rect display_crop = cropped ? ScaleBox(crop, to_display, display_size)
+                                  : cv::Rect(cv::Point(0, 0), display_size);
+  if (!clean_area_left) display_crop = cv::Rect();
+  report.info["abnormal_region_crop"] = {{"box", BoxJson(display_crop)},
+                                         {"cropped", cropped || !clean_area_left}};
+  if (!clean_area_left) report.info["abnormal_region_crop"]["clean_area"] = false;
+  report.stage_ms["regions"] = watch.ElapsedMillis();
+
+  // Heads on the cropped frames.
+  watch.Reset();
+  Status status = RunHeads(frames, meta, regions, crop, &report.info);
+  report.stage_ms["heads"] = watch.ElapsedMillis();
+  if (!status.ok()) report.status = status.WithStage("heads");
+  return report;
+}
+
+}  // namespace vsieve::models

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vsieve builds and tests with (scripts/debian-packages.txt).
+# Run as root (or through sudo). Safe to run again.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+mapfile -t packages < <(grep -v '^\s*#' "$here/debian-packages.txt" | grep -v '^\s*$')
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=900 update -qq
+"${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
+  "${packages[@]}" >/dev/null
+echo "install-deps: ${#packages[@]} packages present"
