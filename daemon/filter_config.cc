@@ -47,7 +47,11 @@ Status CheckKeys(const toml::table& table, const std::string& section,
   for (const auto& [key, value] : table) {
     bool found = false;
     for (std::string_view name : known) found = found || key.str() == name;
-    if (!found) return KeyError(section + "." + std::string(key.str()), "unknown key");
+    if (!found) {
+      const std::string name = section.empty() ? std::string(key.str())
+                                               : section + "." + std::string(key.str());
+      return KeyError(name, "unknown key");
+    }
   }
   return Status::Ok();
 }

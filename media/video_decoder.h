@@ -35,18 +35,28 @@ struct DecodeLimits {
 // are not wanted. Each returned frame is the first frame whose time is >= the planned time.
 //
 // Errors: kInputEmpty, kContainerUnrecognized, kNoVideoStream, kUnsupportedCodec,
-// kDimensionsExceedLimit, kTruncated, kDecodeErrorsExceeded, kTimeout. Not thread-safe: one
-// decoder per thread; separate decoders may run concurrently.
+// kDimensionsExceedLimit, kTruncated, kDecodeErrorsExceeded, kTimeout (kObjectNotFound when the
+// path does not exist). Messages carry the first libav error line of the failing call. libav's
+// own logging is silenced process-wide on the first Open(). Not thread-safe: one decoder per
+// thread; separate decoders may run concurrently.
 class VideoDecoder {
  public:
+  // Opens `path` and reads its header and stream info (no frames beyond what libavformat's
+  // probing decodes). The caller owns the returned decoder.
   static common::StatusOr<std::unique_ptr<VideoDecoder>> Open(const std::string& path,
                                                               const DecodeLimits& limits);
   virtual ~VideoDecoder() = default;
 
+  // What Open() read; valid for the decoder's lifetime.
   virtual const VideoMeta& meta() const = 0;
+  // Counters of Sample() calls on this decoder (they add up across calls).
   virtual const DecodeStats& stats() const = 0;
 
-  // Decodes the frames of `plan` in ascending time order.
+  // Decodes the frames of `plan` (times ascending) and returns them in time order, each once:
+  // planned times that reach the same frame share it, and times after the last frame but within
+  // its display interval map to it. Blocks; bounded by limits.decode_deadline_s. Fails with
+  // kTruncated when fewer than min_returned_ratio of the planned times were reached and with
+  // kDecodeErrorsExceeded when the error counts pass the limits; stats() is filled either way.
   virtual common::StatusOr<std::vector<Frame>> Sample(const SamplingPlan& plan) = 0;
 };
 

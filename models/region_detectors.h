@@ -28,14 +28,18 @@ class BlurFillDetector : public RegionDetector {
 // Burned-in text and subtitles through the DB text detector on a few frames. Lines that sit in
 // caption bands or persist at one place are avoided (label "subtitle" / "caption"); others are
 // reported as "scene_text" with avoid = false. The detector is borrowed, not owned.
+// `max_frames` frames spread over the video are packed four to a forward pass (about 200 ms
+// each on two CPU cores), so the default of 4 costs one pass; 8 gives two.
 class TextRegionDetector : public RegionDetector {
  public:
-  explicit TextRegionDetector(TextDetector* detector) : detector_(detector) {}
+  explicit TextRegionDetector(TextDetector* detector, int max_frames = 4)
+      : detector_(detector), max_frames_(max_frames) {}
   std::string_view name() const override { return "text"; }
   common::StatusOr<std::vector<Region>> Detect(const std::vector<media::Frame>& frames) override;
 
  private:
   TextDetector* detector_;
+  int max_frames_;
 };
 
 // Static overlays (watermarks, logos, station bugs): pixels with structure (edges) that stay

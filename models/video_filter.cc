@@ -43,6 +43,25 @@ HeadInput MakeInput(const std::vector<const media::Frame*>& frames, const media:
   return input;
 }
 
+// Text across the middle of the picture (title cards, large captions) cannot be cropped away
+// without losing most of the frame. When the crop keeps less than kMinCropShare of the frame,
+// such text is still reported but stops shaping the crop. Returns true if anything changed.
+constexpr double kMinCropShare = 0.4;
+
+bool RelaxCentralText(const cv::Size& frame, const cv::Rect& crop, std::vector<Region>* regions) {
+  if (crop.area() >= kMinCropShare * frame.area()) return false;
+  bool changed = false;
+  for (Region& region : *regions) {
+    const double centre_y = region.box.y + region.box.height / 2.0;
+    const bool central = centre_y > 0.25 * frame.height && centre_y < 0.75 * frame.height;
+    if (region.kind == RegionKind::kText && region.avoid && central) {
+      region.avoid = false;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
 }  // namespace
 
 common::StatusOr<std::unique_ptr<VideoFilter>> VideoFilter::Create(const FilterOptions& options) {
@@ -141,6 +160,22 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames, const medi
 }
 
 FilterReport VideoFilter::Run(const std::string& path) {
+  // Adapters turn library exceptions into a Status; this is the last line so that no input can
+  // take the process down.
+  try {
+    return RunUnchecked(path);
+  } catch (const cv::Exception& e) {
+    FilterReport report;
+    report.status = Status(ErrorCode::kModelFailed, std::string("OpenCV: ") + e.what());
+    return report;
+  } catch (const std::exception& e) {
+    FilterReport report;
+    report.status = Status(ErrorCode::kInternal, e.what());
+    return report;
+  }
+}
+
+FilterReport VideoFilter::RunUnchecked(const std::string& path) {
   FilterReport report;
   common::Stopwatch watch;
 
@@ -181,6 +216,9 @@ FilterReport VideoFilter::Run(const std::string& path) {
   const double to_display = 1.0 / frames.front().analysis_scale;
   const cv::Size display_size(meta.width, meta.height);
   cv::Rect crop = SafeCrop(analysis_size, regions, options_.crop);
+  if (RelaxCentralText(analysis_size, crop, &regions)) {
+    crop = SafeCrop(analysis_size, regions, options_.crop);
+  }
   const bool clean_area_left = crop.area() > 0;
   if (!clean_area_left) crop = cv::Rect(cv::Point(0, 0), analysis_size);
   const bool cropped = crop != cv::Rect(cv::Point(0, 0), analysis_size);

@@ -59,6 +59,7 @@ class VideoFilter {
  private:
   explicit VideoFilter(const FilterOptions& options) : options_(options) {}
 
+  FilterReport RunUnchecked(const std::string& path);
   common::Status DetectRegions(const std::vector<media::Frame>& frames,
                                std::vector<Region>* regions);
   common::Status RunHeads(const std::vector<media::Frame>& frames, const media::VideoMeta& meta,

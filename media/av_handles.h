@@ -1,0 +1,84 @@
+#pragma once
+
+// One RAII owner per libav handle used by the decoder. Private to media/.
+
+#include <memory>
+#include <vector>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswscale/swscale.h>
+}
+
+namespace vsieve::media {
+
+struct FormatContextDeleter {
+  void operator()(AVFormatContext* ctx) const {
+    // Frees contexts that were opened with avformat_open_input and ones that were only allocated.
+    if (ctx != nullptr && ctx->iformat != nullptr) {
+      avformat_close_input(&ctx);
+    } else {
+      avformat_free_context(ctx);
+    }
+  }
+};
+// Owns an AVFormatContext, opened or merely allocated.
+using FormatContextPtr = std::unique_ptr<AVFormatContext, FormatContextDeleter>;
+
+struct CodecContextDeleter {
+  void operator()(AVCodecContext* ctx) const { avcodec_free_context(&ctx); }
+};
+// Owns an AVCodecContext.
+using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
+
+struct PacketDeleter {
+  void operator()(AVPacket* packet) const { av_packet_free(&packet); }
+};
+// Owns an AVPacket (and its reference to the payload).
+using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
+
+struct FrameDeleter {
+  void operator()(AVFrame* frame) const { av_frame_free(&frame); }
+};
+// Owns an AVFrame (and its references to the picture buffers).
+using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
+
+struct SwsContextDeleter {
+  void operator()(SwsContext* ctx) const { sws_freeContext(ctx); }
+};
+// Owns a SwsContext.
+using SwsContextPtr = std::unique_ptr<SwsContext, SwsContextDeleter>;
+
+// Owns an array of per-stream option dictionaries, as avformat_find_stream_info takes them.
+class StreamOptions {
+ public:
+  explicit StreamOptions(unsigned count) : dicts_(count, nullptr) {}
+  ~StreamOptions() {
+    for (AVDictionary*& dict : dicts_) av_dict_free(&dict);
+  }
+  StreamOptions(const StreamOptions&) = delete;
+  StreamOptions& operator=(const StreamOptions&) = delete;
+
+  AVDictionary** data() { return dicts_.empty() ? nullptr : dicts_.data(); }
+  AVDictionary** at(unsigned i) { return &dicts_[i]; }
+
+ private:
+  std::vector<AVDictionary*> dicts_;
+};
+
+// Owns one AVDictionary.
+class Dictionary {
+ public:
+  Dictionary() = default;
+  ~Dictionary() { av_dict_free(&dict_); }
+  Dictionary(const Dictionary&) = delete;
+  Dictionary& operator=(const Dictionary&) = delete;
+
+  AVDictionary** get() { return &dict_; }
+
+ private:
+  AVDictionary* dict_ = nullptr;
+};
+
+}  // namespace vsieve::media

@@ -1,0 +1,96 @@
+#include "media/sampling_plan.h"
+
+#include <gtest/gtest.h>
+
+namespace vsieve::media {
+namespace {
+
+VideoMeta MetaOf(double duration_s, double fps = 30.0) {
+  VideoMeta meta;
+  meta.duration_s = duration_s;
+  meta.fps = fps;
+  meta.frame_count = static_cast<int64_t>(duration_s * fps);
+  return meta;
+}
+
+void ExpectSortedDistinctInside(const SamplingPlan& plan, double duration_s) {
+  ASSERT_FALSE(plan.times_s.empty());
+  for (size_t i = 0; i < plan.times_s.size(); ++i) {
+    EXPECT_GE(plan.times_s[i], 0.0);
+    EXPECT_LT(plan.times_s[i], duration_s);
+    if (i > 0) {
+      EXPECT_GT(plan.times_s[i], plan.times_s[i - 1]);
+    }
+  }
+}
+
+TEST(SamplingPlanTest, EightSecondsGiveTwoWindows) {
+  const SamplingPlan plan = BuildSamplingPlan(MetaOf(8.0), SamplingOptions{});
+  ASSERT_EQ(plan.windows.size(), 2u);
+  EXPECT_DOUBLE_EQ(plan.windows[0].start_s, 0.0);
+  EXPECT_DOUBLE_EQ(plan.windows[0].end_s, 4.0);
+  EXPECT_DOUBLE_EQ(plan.windows[1].start_s, 3.0);
+  EXPECT_DOUBLE_EQ(plan.windows[1].end_s, 7.0);
+  ExpectSortedDistinctInside(plan, 8.0);
+}
+
+TEST(SamplingPlanTest, TenSecondsGiveThreeWindows) {
+  const SamplingPlan plan = BuildSamplingPlan(MetaOf(10.0), SamplingOptions{});
+  ASSERT_EQ(plan.windows.size(), 3u);
+  EXPECT_DOUBLE_EQ(plan.windows[2].start_s, 6.0);
+  EXPECT_DOUBLE_EQ(plan.windows[2].end_s, 10.0);
+  ExpectSortedDistinctInside(plan, 10.0);
+}
+
+TEST(SamplingPlanTest, EveryWindowHasItsFrames) {
+  const SamplingOptions options;
+  const SamplingPlan plan = BuildSamplingPlan(MetaOf(10.0), options);
+  for (const auto& window : plan.windows) {
+    int inside = 0;
+    for (double t : plan.times_s) inside += (t >= window.start_s && t < window.end_s) ? 1 : 0;
+    EXPECT_GE(inside, options.window_frames) << window.start_s;
+  }
+}
+
+TEST(SamplingPlanTest, MaxFramesCapIsRespected) {
+  SamplingOptions options;
+  options.max_frames = 20;
+  const SamplingPlan plan = BuildSamplingPlan(MetaOf(3600.0), options);
+  EXPECT_LE(plan.times_s.size(), 20u);
+  ExpectSortedDistinctInside(plan, 3600.0);
+
+  const SamplingPlan default_cap = BuildSamplingPlan(MetaOf(3600.0), SamplingOptions{});
+  EXPECT_LE(default_cap.times_s.size(), 160u);
+  ExpectSortedDistinctInside(default_cap, 3600.0);
+}
+
+TEST(SamplingPlanTest, ShortClipGetsOneWindow) {
+  const SamplingPlan plan = BuildSamplingPlan(MetaOf(2.0), SamplingOptions{});
+  ASSERT_EQ(plan.windows.size(), 1u);
+  EXPECT_DOUBLE_EQ(plan.windows[0].start_s, 0.0);
+  EXPECT_DOUBLE_EQ(plan.windows[0].end_s, 2.0);
+  ExpectSortedDistinctInside(plan, 2.0);
+}
+
+TEST(SamplingPlanTest, TimesCloserThanHalfAFrameAreMerged) {
+  const SamplingPlan plan = BuildSamplingPlan(MetaOf(1.0 / 30.0), SamplingOptions{});
+  ExpectSortedDistinctInside(plan, 1.0 / 30.0);
+  for (size_t i = 1; i < plan.times_s.size(); ++i) {
+    EXPECT_GE(plan.times_s[i] - plan.times_s[i - 1], 0.5 / 30.0 - 1e-12);
+  }
+}
+
+TEST(SamplingPlanTest, UnknownDurationPlansTheFirstFrame) {
+  const SamplingPlan plan = BuildSamplingPlan(MetaOf(0.0, 0.0), SamplingOptions{});
+  ASSERT_EQ(plan.times_s.size(), 1u);
+  EXPECT_DOUBLE_EQ(plan.times_s[0], 0.0);
+}
+
+TEST(SamplingPlanTest, Deterministic) {
+  const SamplingPlan a = BuildSamplingPlan(MetaOf(37.5, 25.0), SamplingOptions{});
+  const SamplingPlan b = BuildSamplingPlan(MetaOf(37.5, 25.0), SamplingOptions{});
+  EXPECT_EQ(a.times_s, b.times_s);
+}
+
+}  // namespace
+}  // namespace vsieve::media

@@ -1,0 +1,200 @@
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "models/builtin_heads.h"
+#include "models/model_paths.h"
+#include "tests/support/test_env.h"
+#include "tests/support/video_frames.h"
+
+namespace vsieve::models {
+namespace {
+
+using testing::Ffmpeg;
+using testing::TempDir;
+
+// Frames of a clip and the HeadInput that points into them (uncropped).
+struct Clip {
+  std::vector<media::Frame> frames;
+  media::VideoMeta meta;
+  std::vector<Region> regions;
+  HeadInput input;
+};
+
+std::unique_ptr<Clip> Load(const std::string& path, int count = 16) {
+  auto clip = std::make_unique<Clip>();
+  clip->frames = testing::ReadFramesEvenly(path, count);
+  if (clip->frames.empty()) return clip;
+  const media::Frame& first = clip->frames.front();
+  clip->meta.width = static_cast<int>(first.bgr.cols / first.analysis_scale + 0.5);
+  clip->meta.height = static_cast<int>(first.bgr.rows / first.analysis_scale + 0.5);
+  for (const media::Frame& f : clip->frames) {
+    clip->input.frames.push_back(f.bgr);
+    clip->input.full_frames.push_back(f.bgr);
+    clip->input.times_s.push_back(f.time_s);
+  }
+  clip->input.meta = &clip->meta;
+  clip->input.regions = &clip->regions;
+  clip->input.crop = cv::Rect(0, 0, first.bgr.cols, first.bgr.rows);
+  clip->input.analysis_scale = first.analysis_scale;
+  return clip;
+}
+
+double Prob(const HeadOutput& out, const std::string& label) {
+  for (const auto& [name, p] : out.result) {
+    if (name == label) return p;
+  }
+  return -1.0;
+}
+
+class LowQualityHeadTest : public ::testing::Test {
+ protected:
+  LowQualityHeadTest()
+      : paths_(ResolveModelPaths({})), head_(paths_.brisque_model, paths_.brisque_range) {}
+
+  HeadOutput RunOn(const std::vector<std::string>& args, const std::string& name = "clip.mp4") {
+    const std::string path = dir_.File(name);
+    std::vector<std::string> all = args;
+    if (name.ends_with(".mp4")) all.insert(all.end(), {"-preset", "ultrafast"});
+    all.insert(all.end(), {"-pix_fmt", "yuv420p", path});
+    EXPECT_TRUE(testing::Ffmpeg(all)) << name;
+    return RunOnFile(path);
+  }
+  HeadOutput RunOnFile(const std::string& path) {
+    auto clip = Load(path);
+    EXPECT_FALSE(clip->frames.empty()) << path;
+    auto out = head_.Run(clip->input);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    if (!out.ok()) return HeadOutput{};
+    EXPECT_NEAR(Prob(*out, "low_quality_video") + Prob(*out, "normal_video"), 1.0, 1e-9);
+    return *out;
+  }
+  TempDir dir_;
+  ModelPaths paths_;
+  LowQualityHead head_;
+};
+
+// 640x360 sources: at the analysis limit, so frames keep displayed pixels and the coding grid.
+const std::vector<std::string> kClean = {"-f", "lavfi", "-i", "testsrc2=s=640x360:r=25", "-t", "3"};
+
+std::vector<std::string> With(const std::string& filter) {
+  std::vector<std::string> args = kClean;
+  args.insert(args.end(), {"-vf", filter});
+  return args;
+}
+
+TEST_F(LowQualityHeadTest, NameLabelsAndScores) {
+  EXPECT_EQ(head_.name(), "low_quality_filter");
+  EXPECT_EQ(head_.labels(), (std::vector<std::string>{"low_quality_video", "normal_video"}));
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn(kClean);
+  for (const char* key :
+       {"sharpness", "blockiness", "noise", "exposure", "brisque", "resolution"}) {
+    EXPECT_TRUE(out.scores.contains(key)) << key;
+  }
+  EXPECT_EQ(out.scores["resolution"].get<int>(), 360);
+  if (!paths_.brisque_model.empty()) EXPECT_TRUE(out.scores["brisque"].is_number());
+}
+
+TEST_F(LowQualityHeadTest, CleanSourcesAreNormal) {
+  VSIEVE_REQUIRE_FFMPEG();
+  EXPECT_EQ(RunOn(kClean).label, "normal_video");
+  EXPECT_EQ(RunOn({"-f", "lavfi", "-i", "mandelbrot=s=640x360:r=25", "-t", "2"}).label,
+            "normal_video");
+}
+
+TEST_F(LowQualityHeadTest, BlurIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn(With("gblur=sigma=6"));
+  EXPECT_EQ(out.label, "low_quality_video");
+  EXPECT_GT(out.scores["blur_px"].get<double>(), 1.5);
+}
+
+TEST_F(LowQualityHeadTest, NoiseIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn(With("noise=alls=60:allf=t"));
+  EXPECT_EQ(out.label, "low_quality_video");
+  EXPECT_GT(out.scores["noise"].get<double>(), 10.0);
+}
+
+TEST_F(LowQualityHeadTest, BlockingIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput pixelated = RunOn(With("scale=iw/8:ih/8,scale=iw*8:ih*8:flags=neighbor"));
+  EXPECT_EQ(pixelated.label, "low_quality_video");
+  const HeadOutput mpeg2 = RunOn({"-f", "lavfi", "-i", "mandelbrot=s=640x360:r=25", "-t", "2",
+                                  "-c:v", "mpeg2video", "-q:v", "31", "-qmin", "31"},
+                                 "blocky.mpg");
+  EXPECT_EQ(mpeg2.label, "low_quality_video");
+}
+
+TEST_F(LowQualityHeadTest, LowResolutionIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn({"-f", "lavfi", "-i", "testsrc2=s=160x90:r=25", "-t", "2"});
+  EXPECT_EQ(out.label, "low_quality_video");
+  EXPECT_EQ(out.scores["resolution"].get<int>(), 90);
+}
+
+TEST_F(LowQualityHeadTest, DownscaledFramesSkipBlockiness) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn({"-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25", "-t", "2"});
+  EXPECT_TRUE(out.scores["blockiness"].is_null());
+  EXPECT_EQ(out.label, "normal_video");
+}
+
+TEST_F(LowQualityHeadTest, DegenerateInputsAreSane) {
+  media::VideoMeta meta;
+  meta.width = 1280;
+  meta.height = 720;
+  const std::vector<cv::Mat> kinds = {cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(0)),
+                                      cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(128)),
+                                      cv::Mat(16, 16, CV_8UC3, cv::Scalar(10, 200, 30))};
+  for (const cv::Mat& frame : kinds) {
+    for (const int count : {1, 2, 16}) {
+      HeadInput input;
+      for (int i = 0; i < count; ++i) {
+        input.frames.push_back(frame);
+        input.full_frames.push_back(frame);
+        input.times_s.push_back(0.5 * i);
+      }
+      input.meta = &meta;
+      input.crop = cv::Rect(0, 0, frame.cols, frame.rows);
+      input.analysis_scale = 0.5;
+      auto out = head_.Run(input);
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      EXPECT_EQ(out->label, "normal_video") << frame.size() << " x" << count;
+    }
+  }
+  EXPECT_TRUE(head_.Run(HeadInput{}).ok());
+}
+
+TEST_F(LowQualityHeadTest, MissingBrisqueModelRemovesThatCue) {
+  VSIEVE_REQUIRE_FFMPEG();
+  LowQualityHead bare("", "");
+  ASSERT_TRUE(testing::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=s=160x90:r=25", "-t", "1", "-pix_fmt",
+                               "yuv420p", dir_.File("small.mp4")}));
+  auto clip = Load(dir_.File("small.mp4"));
+  auto out = bare.Run(clip->input);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->scores["brisque"].is_null());
+  EXPECT_EQ(out->label, "low_quality_video");
+}
+
+TEST_F(LowQualityHeadTest, RealWebcamClipIsLowQuality) {
+  VSIEVE_REQUIRE_ASSETS();
+  const HeadOutput out =
+      RunOnFile(testing::SharedAssetsDir() + "/videos/low_quality/kphotoalbum_webcam_160x120.avi");
+  EXPECT_EQ(out.label, "low_quality_video");
+}
+
+TEST_F(LowQualityHeadTest, RealHdClipIsNormal) {
+  VSIEVE_REQUIRE_ASSETS();
+  const HeadOutput out =
+      RunOnFile(testing::SharedAssetsDir() + "/videos/natural/phone_bear_horizontal.mp4");
+  EXPECT_EQ(out.label, "normal_video");
+}
+
+}  // namespace
+}  // namespace vsieve::models

@@ -1,0 +1,157 @@
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "models/builtin_heads.h"
+#include "tests/support/test_env.h"
+#include "tests/support/video_frames.h"
+
+namespace vsieve::models {
+namespace {
+
+using testing::Ffmpeg;
+using testing::TempDir;
+
+// Frames of a clip and the HeadInput that points into them (uncropped).
+struct Clip {
+  std::vector<media::Frame> frames;
+  media::VideoMeta meta;
+  std::vector<Region> regions;
+  HeadInput input;
+};
+
+std::unique_ptr<Clip> Load(const std::string& path, int count = 16) {
+  auto clip = std::make_unique<Clip>();
+  clip->frames = testing::ReadFramesEvenly(path, count);
+  if (clip->frames.empty()) return clip;
+  const media::Frame& first = clip->frames.front();
+  clip->meta.width = static_cast<int>(first.bgr.cols / first.analysis_scale + 0.5);
+  clip->meta.height = static_cast<int>(first.bgr.rows / first.analysis_scale + 0.5);
+  for (const media::Frame& f : clip->frames) {
+    clip->input.frames.push_back(f.bgr);
+    clip->input.full_frames.push_back(f.bgr);
+    clip->input.times_s.push_back(f.time_s);
+  }
+  clip->input.meta = &clip->meta;
+  clip->input.regions = &clip->regions;
+  clip->input.crop = cv::Rect(0, 0, first.bgr.cols, first.bgr.rows);
+  clip->input.analysis_scale = first.analysis_scale;
+  return clip;
+}
+
+double Prob(const HeadOutput& out, const std::string& label) {
+  for (const auto& [name, p] : out.result) {
+    if (name == label) return p;
+  }
+  return -1.0;
+}
+
+class VfxHeadTest : public ::testing::Test {
+ protected:
+  std::string Make(const std::string& name, const std::vector<std::string>& args) {
+    const std::string path = dir_.File(name);
+    std::vector<std::string> all = args;
+    all.insert(all.end(), {"-preset", "ultrafast", "-pix_fmt", "yuv420p", path});
+    EXPECT_TRUE(Ffmpeg(all)) << name;
+    return path;
+  }
+  HeadOutput RunOn(const std::string& path) {
+    auto clip = Load(path);
+    EXPECT_FALSE(clip->frames.empty()) << path;
+    auto out = head_.Run(clip->input);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() ? *out : HeadOutput{};
+  }
+  TempDir dir_;
+  VfxHead head_;
+};
+
+TEST_F(VfxHeadTest, NameAndLabelsAreFixed) {
+  EXPECT_EQ(head_.name(), "vfx_filter");
+  EXPECT_EQ(head_.labels(), (std::vector<std::string>{"VFX_video", "normal_video"}));
+}
+
+TEST_F(VfxHeadTest, NaturalMotionIsNormal) {
+  VSIEVE_REQUIRE_FFMPEG();
+  for (const std::string source : {"testsrc2=s=640x360:r=25:d=4", "mandelbrot=s=640x360:r=25"}) {
+    const HeadOutput out = RunOn(Make("normal.mp4", {"-f", "lavfi", "-i", source, "-t", "4"}));
+    EXPECT_EQ(out.label, "normal_video") << source;
+    EXPECT_NEAR(Prob(out, "VFX_video") + Prob(out, "normal_video"), 1.0, 1e-9);
+  }
+}
+
+TEST_F(VfxHeadTest, FlashesAreVfx) {
+  VSIEVE_REQUIRE_FFMPEG();
+  // Two bright frames in every five.
+  const HeadOutput out =
+      RunOn(Make("flash.mp4", {"-f", "lavfi", "-i", "mandelbrot=s=640x360:r=25", "-t", "4", "-vf",
+                               "eq=brightness='if(lt(mod(n,5),2),0.5,0)':eval=frame"}));
+  EXPECT_EQ(out.label, "VFX_video");
+  EXPECT_GT(out.prob, 0.8);
+}
+
+TEST_F(VfxHeadTest, InversionsAreVfx) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out =
+      RunOn(Make("negate.mp4", {"-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=4", "-vf",
+                                "negate=enable='lt(mod(t,0.7),0.35)'"}));
+  EXPECT_EQ(out.label, "VFX_video");
+  ASSERT_TRUE(out.scores.contains("inversions"));
+  EXPECT_GE(out.scores["inversions"].get<int>(), 2);
+}
+
+TEST_F(VfxHeadTest, DenseHardCutsAreVfx) {
+  VSIEVE_REQUIRE_FFMPEG();
+  // Twelve 0.25-s shots from six different sources: four cuts a second.
+  const std::vector<std::string> sources = {"smptebars",  "mandelbrot", "testsrc",
+                                            "rgbtestsrc", "life",       "testsrc2"};
+  std::vector<std::string> args;
+  std::string graph;
+  for (int i = 0; i < 12; ++i) {
+    args.insert(args.end(),
+                {"-f", "lavfi", "-i", sources[static_cast<size_t>(i % 6)] + "=s=320x240:r=25"});
+    graph += "[" + std::to_string(i) + ":v]trim=duration=0.25,setpts=PTS-STARTPTS,setsar=1[v" +
+             std::to_string(i) + "];";
+  }
+  for (int i = 0; i < 12; ++i) graph += "[v" + std::to_string(i) + "]";
+  graph += "concat=n=12:v=1:a=0";
+  args.insert(args.end(), {"-filter_complex", graph});
+  const HeadOutput out = RunOn(Make("cuts.mp4", args));
+  EXPECT_EQ(out.label, "VFX_video");
+  EXPECT_GT(out.scores["cuts_per_s"].get<double>(), 1.0);
+}
+
+TEST_F(VfxHeadTest, DegenerateInputsGiveNormal) {
+  const std::vector<cv::Mat> kinds = {cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(0)),
+                                      cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(128)),
+                                      cv::Mat(16, 16, CV_8UC3, cv::Scalar(10, 200, 30))};
+  for (const cv::Mat& frame : kinds) {
+    for (const int count : {1, 2, 16}) {
+      HeadInput input;
+      for (int i = 0; i < count; ++i) {
+        input.frames.push_back(frame);
+        input.full_frames.push_back(frame);
+        input.times_s.push_back(0.5 * i);
+      }
+      input.crop = cv::Rect(0, 0, frame.cols, frame.rows);
+      auto out = head_.Run(input);
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      EXPECT_EQ(out->label, "normal_video") << frame.size() << " x" << count;
+    }
+  }
+  auto empty = head_.Run(HeadInput{});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->label, "normal_video");
+}
+
+TEST_F(VfxHeadTest, RealNaturalClipIsNormal) {
+  VSIEVE_REQUIRE_ASSETS();
+  const HeadOutput out = RunOn(testing::SharedAssetsDir() + "/videos/natural/flower.mp4");
+  EXPECT_EQ(out.label, "normal_video");
+}
+
+}  // namespace
+}  // namespace vsieve::models
