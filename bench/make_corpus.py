@@ -57,8 +57,10 @@ def natural_source(rng, size, fps):
 
 
 def still_image(out_png, rng, size):
-    src = rng.choice([f"testsrc2=size={size}", f"mandelbrot=size={size}",
-                      f"smptehdbars=size={size}", f"rgbtestsrc=size={size}"])
+    # No testsrc2 here: its burned-in timecode is text the crop rightly avoids.
+    src = rng.choice([f"mandelbrot=size={size}:start_scale={rng.uniform(0.5, 3):.2f}",
+                      f"smptehdbars=size={size}",
+                      f"cellauto=size={size}:rule={rng.choice([18, 30, 110])}"])
     ffmpeg(["-f", "lavfi", "-i", src, "-frames:v", "1", out_png])
 
 

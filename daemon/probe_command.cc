@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <algorithm>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <ostream>
@@ -85,11 +87,24 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
   std::atomic<int> next{0};
   std::atomic<int> failed{0};
 
+  // Largest files first: a long video started last would leave the other workers idle at the
+  // end. Rows are still printed in input order.
+  std::vector<int> order(total);
+  std::vector<std::uintmax_t> sizes(total, 0);
+  for (int i = 0; i < total; ++i) {
+    order[i] = i;
+    std::error_code ec;
+    const std::uintmax_t size = std::filesystem::file_size(probe.inputs[i], ec);
+    if (!ec) sizes[i] = size;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return sizes[a] > sizes[b]; });
+
   std::vector<std::thread> workers;
   for (int w = 0; w < jobs; ++w) {
     workers.emplace_back([&, w] {
       storage::LocalReader reader;
-      for (int i = next.fetch_add(1); i < total; i = next.fetch_add(1)) {
+      for (int k = next.fetch_add(1); k < total; k = next.fetch_add(1)) {
+        const int i = order[k];
         ProbedRow row = ProbeOne(probe.inputs[i], filters[w].get(), &reader, config_hash, jobs,
                                  probe.pretty);
         if (!row.ok) failed.fetch_add(1);

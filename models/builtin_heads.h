@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,16 +28,28 @@ class VfxHead : public Head {
 // ("simulated_camera_video"), from a global motion fit between consecutive frames and the
 // residual it leaves. Labels: "static_video", "simulated_camera_video", "normal_video".
 // Also used per sliding window (seg_simcam_filter) and on reversed windows.
+//
+// Each frame's reduced grey image and tracked corners are kept between Run() calls, keyed by the
+// frame's pixel address, because the whole clip, every window and every reversed window read the
+// same decoded frames. Call ForgetFrames() before the frames of one video are released.
 class SimcamHead : public Head {
  public:
   SimcamHead();
   const std::string& name() const override { return name_; }
   const std::vector<std::string>& labels() const override { return labels_; }
   common::StatusOr<HeadOutput> Run(const HeadInput& input) override;
+  void ForgetFrames() { prepared_.clear(); }
 
  private:
+  struct Prepared {
+    cv::Mat gray;
+    std::vector<cv::Point2f> corners;
+  };
+  const Prepared& Prepare(const cv::Mat& frame);
+
   std::string name_;
   std::vector<std::string> labels_;
+  std::map<std::pair<const unsigned char*, std::pair<int, int>>, Prepared> prepared_;
 };
 
 // Content on its side or upside down ("rotated_video") from text-line orientation (the text

@@ -46,8 +46,8 @@ struct LowQualityHead::Brisque {
 
 namespace {
 
-constexpr int kMaxFrames = 8;
-constexpr int kBrisqueFrames = 4;
+constexpr int kMaxFrames = 6;
+constexpr int kBrisqueFrames = 2;
 constexpr int kWorkSide = 320;
 
 double Median(std::vector<double> v) {

@@ -141,24 +141,31 @@ double Median(std::vector<double> v) {
 SimcamHead::SimcamHead()
     : name_("simcam_filter"), labels_({"static_video", "simulated_camera_video", "normal_video"}) {}
 
+const SimcamHead::Prepared& SimcamHead::Prepare(const cv::Mat& frame) {
+  const auto key = std::make_pair(frame.data, std::make_pair(frame.cols, frame.rows));
+  auto found = prepared_.find(key);
+  if (found != prepared_.end()) return found->second;
+  Prepared prepared;
+  prepared.gray = GrayAtLongSide(frame, kWorkSide);
+  cv::GaussianBlur(prepared.gray, prepared.gray, cv::Size(3, 3), 0.8);
+  if (std::min(prepared.gray.cols, prepared.gray.rows) >= 16) {
+    cv::goodFeaturesToTrack(prepared.gray, prepared.corners, 120, 0.01, 5.0);
+  }
+  return prepared_.emplace(key, std::move(prepared)).first->second;
+}
+
 common::StatusOr<HeadOutput> SimcamHead::Run(const HeadInput& input) {
-  std::vector<cv::Mat> grays;
+  std::vector<const Prepared*> frames;
   std::vector<PairMeasure> pairs;
   try {
     for (const cv::Mat& frame : input.frames) {
       if (frame.empty()) continue;
-      cv::Mat g = GrayAtLongSide(frame, kWorkSide);
-      cv::GaussianBlur(g, g, cv::Size(3, 3), 0.8);
-      if (!grays.empty() && g.size() != grays.front().size()) continue;
-      grays.push_back(std::move(g));
+      const Prepared& prepared = Prepare(frame);
+      if (!frames.empty() && prepared.gray.size() != frames.front()->gray.size()) continue;
+      frames.push_back(&prepared);
     }
-    std::vector<cv::Point2f> pts;
-    for (size_t i = 1; i < grays.size(); ++i) {
-      pts.clear();
-      if (std::min(grays[i - 1].cols, grays[i - 1].rows) >= 16) {
-        cv::goodFeaturesToTrack(grays[i - 1], pts, 120, 0.01, 5.0);
-      }
-      pairs.push_back(MeasurePair(grays[i - 1], grays[i], pts));
+    for (size_t i = 1; i < frames.size(); ++i) {
+      pairs.push_back(MeasurePair(frames[i - 1]->gray, frames[i]->gray, frames[i - 1]->corners));
     }
   } catch (const cv::Exception& e) {
     return common::Status(common::ErrorCode::kModelFailed, std::string("simcam: ") + e.what());

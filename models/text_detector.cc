@@ -12,6 +12,9 @@ using common::ErrorCode;
 using common::Status;
 using common::StatusOr;
 
+// The converted PP-OCRv4 graph accepts other input sizes without an error, but its probability
+// map is all zeros for non-square inputs (checked at 640x384..640x512), so every pass is a full
+// 640x640 square and several frames share it through tiling.
 constexpr int kInputSide = 640;
 constexpr int kCellSide = kInputSide / 2;
 // DB post-processing, as PaddleOCR's defaults (det_db_thresh, det_db_box_thresh,

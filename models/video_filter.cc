@@ -244,6 +244,7 @@ FilterReport VideoFilter::RunUnchecked(const std::string& path) {
   // Heads on the cropped frames.
   watch.Reset();
   Status status = RunHeads(frames, meta, regions, crop, &report.info);
+  if (simcam_ != nullptr) simcam_->ForgetFrames();  // `frames` are released on return
   report.stage_ms["heads"] = watch.ElapsedMillis();
   if (!status.ok()) report.status = status.WithStage("heads");
   return report;
