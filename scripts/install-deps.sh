@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages vsieve builds and tests with (scripts/debian-packages.txt).
+# Node.js and npm (for scripts/fetch-models.sh) come with the machine image; Debian's npm
+# package conflicts with the nodejs build installed there, so neither is listed.
 # Run as root (or through sudo). Safe to run again.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
