@@ -29,27 +29,32 @@ class VfxHead : public Head {
 // residual it leaves. Labels: "static_video", "simulated_camera_video", "normal_video".
 // Also used per sliding window (seg_simcam_filter) and on reversed windows.
 //
-// Each frame's reduced grey image and tracked corners are kept between Run() calls, keyed by the
-// frame's pixel address, because the whole clip, every window and every reversed window read the
-// same decoded frames. Call ForgetFrames() before the frames of one video are released.
+// When the input names its frames (HeadInput::video_serial and frame_keys), each frame's reduced
+// grey image and tracked corners are kept between Run() calls on the same video, because the
+// whole clip, every window and every reversed window read the same decoded frames. A new
+// video_serial drops them; ForgetFrames() frees them early.
 class SimcamHead : public Head {
  public:
   SimcamHead();
   const std::string& name() const override { return name_; }
   const std::vector<std::string>& labels() const override { return labels_; }
   common::StatusOr<HeadOutput> Run(const HeadInput& input) override;
-  void ForgetFrames() { prepared_.clear(); }
+  void ForgetFrames() {
+    prepared_.clear();
+    prepared_serial_ = 0;
+  }
 
  private:
   struct Prepared {
     cv::Mat gray;
     std::vector<cv::Point2f> corners;
   };
-  const Prepared& Prepare(const cv::Mat& frame);
+  static Prepared PrepareFrame(const cv::Mat& frame);
 
   std::string name_;
   std::vector<std::string> labels_;
-  std::map<std::pair<const unsigned char*, std::pair<int, int>>, Prepared> prepared_;
+  uint64_t prepared_serial_ = 0;          // the video `prepared_` belongs to
+  std::map<int64_t, Prepared> prepared_;  // by frame key
 };
 
 // Content on its side or upside down ("rotated_video") from text-line orientation (the text

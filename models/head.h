@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <string>
@@ -32,13 +33,19 @@ HeadOutput MakeHeadOutput(std::vector<std::pair<std::string, double>> result,
 // frames, not copies) and given in the order the head must read them: a reversed window passes
 // them last to first. `times_s` matches `frames`. `full_frames` are the same frames uncropped.
 struct HeadInput {
-  std::vector<cv::Mat> frames;       // BGR, cropped, analysis pixels
+  std::vector<cv::Mat> frames;  // BGR, cropped, analysis pixels
   std::vector<double> times_s;
   std::vector<cv::Mat> full_frames;  // BGR, uncropped, same order
   const media::VideoMeta* meta = nullptr;
   const std::vector<Region>* regions = nullptr;  // analysis pixels, uncropped coordinates
-  cv::Rect crop;                                  // analysis pixels
+  cv::Rect crop;                                 // analysis pixels
   double analysis_scale = 1.0;
+  // Optional identity of the frames, so a head may reuse per-frame work across calls on one
+  // video (the clip, every window and every reversed window read the same frames).
+  // `video_serial` is distinct for each video; 0 means "unknown: do not reuse anything".
+  // `frame_keys` then matches `frames` one to one and is unique within the video.
+  uint64_t video_serial = 0;
+  std::vector<int64_t> frame_keys;
 };
 
 // A classifier over a clip. Labels and name are fixed per head (DESIGN.md). Not thread-safe:

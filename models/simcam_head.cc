@@ -141,28 +141,42 @@ double Median(std::vector<double> v) {
 SimcamHead::SimcamHead()
     : name_("simcam_filter"), labels_({"static_video", "simulated_camera_video", "normal_video"}) {}
 
-const SimcamHead::Prepared& SimcamHead::Prepare(const cv::Mat& frame) {
-  const auto key = std::make_pair(frame.data, std::make_pair(frame.cols, frame.rows));
-  auto found = prepared_.find(key);
-  if (found != prepared_.end()) return found->second;
+SimcamHead::Prepared SimcamHead::PrepareFrame(const cv::Mat& frame) {
   Prepared prepared;
   prepared.gray = GrayAtLongSide(frame, kWorkSide);
   cv::GaussianBlur(prepared.gray, prepared.gray, cv::Size(3, 3), 0.8);
   if (std::min(prepared.gray.cols, prepared.gray.rows) >= 16) {
     cv::goodFeaturesToTrack(prepared.gray, prepared.corners, 120, 0.01, 5.0);
   }
-  return prepared_.emplace(key, std::move(prepared)).first->second;
+  return prepared;
 }
 
 common::StatusOr<HeadOutput> SimcamHead::Run(const HeadInput& input) {
+  const bool reuse = input.video_serial != 0 && input.frame_keys.size() == input.frames.size();
+  if (!reuse || input.video_serial != prepared_serial_) ForgetFrames();
+  if (reuse) prepared_serial_ = input.video_serial;
+
+  std::vector<Prepared> local;  // frames prepared for this call only (no identity given)
+  local.reserve(input.frames.size());
   std::vector<const Prepared*> frames;
   std::vector<PairMeasure> pairs;
   try {
-    for (const cv::Mat& frame : input.frames) {
+    for (size_t i = 0; i < input.frames.size(); ++i) {
+      const cv::Mat& frame = input.frames[i];
       if (frame.empty()) continue;
-      const Prepared& prepared = Prepare(frame);
-      if (!frames.empty() && prepared.gray.size() != frames.front()->gray.size()) continue;
-      frames.push_back(&prepared);
+      const Prepared* prepared = nullptr;
+      if (reuse) {
+        auto found = prepared_.find(input.frame_keys[i]);
+        if (found == prepared_.end()) {
+          found = prepared_.emplace(input.frame_keys[i], PrepareFrame(frame)).first;
+        }
+        prepared = &found->second;
+      } else {
+        local.push_back(PrepareFrame(frame));
+        prepared = &local.back();
+      }
+      if (!frames.empty() && prepared->gray.size() != frames.front()->gray.size()) continue;
+      frames.push_back(prepared);
     }
     for (size_t i = 1; i < frames.size(); ++i) {
       pairs.push_back(MeasurePair(frames[i - 1]->gray, frames[i]->gray, frames[i - 1]->corners));
