@@ -5,10 +5,12 @@
 //   text on its side  text regions (any label) whose boxes are mostly tall and narrow
 //                     (height > 2 x width): lines of text run vertically. Probability from the
 //                     share of such boxes (soft threshold at 0.6) and their number (>= 2).
-//   text upside down  the text-angle classifier on up to kMaxLines wide text lines cut from the
-//                     full frames (each from the frame where the box holds the most edges);
-//                     the area-weighted mean upside-down probability, soft threshold at 0.5,
-//                     trusted more with more lines.
+//   text upside down  the text-angle classifier on up to kMaxLines line-shaped text boxes
+//                     (width >= 2.5 x height, height <= 20% of the frame: merged caption blocks
+//                     are not lines) cut from the full frames (each from the frame where the box
+//                     holds the most edges); the area-weighted mean upside-down probability,
+//                     soft threshold at 0.8 (a guessing classifier sits near 0.5), trusted more
+//                     with more lines.
 //   faces             the Haar frontal-face cascade on up to two frames (200-px long side) at
 //   0/90/180/270
 //                     degrees. Faces found upright rule this cue out; faces found only at one
@@ -92,9 +94,14 @@ common::StatusOr<HeadOutput> RotateVerticalHead::Run(const HeadInput& input) {
   // (b) Text upside down.
   double p_upside = 0.0;
   if (angle_ != nullptr && wide > 0 && !input.full_frames.empty()) {
+    // The classifier reads one line of text: regions merged over frames (caption blocks of
+    // several lines, title cards) give it meaningless input, so only line-shaped boxes count.
+    const int frame_height = input.full_frames.front().rows;
     std::vector<Region> lines;
     for (const Region& r : text) {
-      if (r.box.width > r.box.height && r.box.height >= 6 && r.box.width >= 16) lines.push_back(r);
+      const bool line_shaped = r.box.width >= 5 * r.box.height / 2 &&
+                               r.box.height <= std::max(12, frame_height / 5);
+      if (line_shaped && r.box.height >= 6 && r.box.width >= 16) lines.push_back(r);
     }
     std::sort(lines.begin(), lines.end(),
               [](const Region& a, const Region& b) { return a.box.area() > b.box.area(); });
@@ -129,7 +136,9 @@ common::StatusOr<HeadOutput> RotateVerticalHead::Run(const HeadInput& input) {
     if (weight > 0) {
       const double mean = weighted / weight;
       const double trust = 1.0 - std::exp(-0.7 * static_cast<double>(lines.size()));
-      p_upside = SoftAbove(mean, 0.5, 0.1) * trust;
+      // Upside-down text reads as such with confidence; a mean near 0.5 is the classifier
+      // guessing.
+      p_upside = SoftAbove(mean, 0.8, 0.05) * trust;
       scores["text_upside_down"] = mean;
     }
   }
