@@ -45,7 +45,8 @@ SamplingPlan BuildSamplingPlan(const VideoMeta& meta, const SamplingOptions& opt
 
   // Frames per window within the budget: at least two (motion needs a pair), thinning the
   // windows themselves only when even two each would not fit.
-  const int budget = std::max(0, options.max_frames - options.region_frames - options.clip_frames);
+  const int budget = std::max(0, options.max_frames - options.region_frames - options.clip_frames -
+                                     options.bursts * std::max(0, options.burst_length));
   const int window_count = static_cast<int>(plan.windows.size());
   if (window_count > 0 && options.window_frames > 0) {
     int per_window = std::clamp(budget / window_count, 2, std::max(2, options.window_frames));
@@ -62,6 +63,16 @@ SamplingPlan BuildSamplingPlan(const VideoMeta& meta, const SamplingOptions& opt
         const double t = (first + k + 0.5) * step;
         if (t >= win.start_s && t < win.end_s) times.push_back(t);
       }
+    }
+  }
+
+  // Bursts: `burst_length` neighbouring frames from the centres of equal bins (needs the frame
+  // rate to know where the neighbours are).
+  if (meta.fps > 0.0 && options.burst_length > 1) {
+    std::vector<double> starts;
+    AddCentres(0.0, duration, options.bursts, &starts);
+    for (double start : starts) {
+      for (int j = 0; j < options.burst_length; ++j) times.push_back(start + j / meta.fps);
     }
   }
 

@@ -10,12 +10,14 @@ namespace vsieve::media {
 // whole-clip heads take evenly spread subsets of the planned frames, and each sliding window
 // (and its reversed copy) takes the planned frames inside it. Nothing is decoded twice.
 struct SamplingOptions {
-  int region_frames = 8;         // frames for abnormal-region detection
-  int clip_frames = 16;          // frames for whole-clip heads
-  double window_s = 4.0;         // sliding windows (seed 001, 8.2): length
-  double stride_s = 3.0;         //   and stride
-  int window_frames = 4;         // frames inside each window
-  int max_frames = 160;          // hard cap on planned frames per video
+  int region_frames = 8;  // frames for abnormal-region detection
+  int clip_frames = 16;   // frames for whole-clip heads
+  double window_s = 4.0;  // sliding windows (seed 001, 8.2): length
+  double stride_s = 3.0;  //   and stride
+  int window_frames = 4;  // frames inside each window
+  int bursts = 6;         // runs of neighbouring frames, spread over the clip, so that
+  int burst_length = 3;   //   flicker at frame rate is seen (sparse samples alias it)
+  int max_frames = 160;   // hard cap on planned frames per video
 };
 
 // A sorted list of distinct presentation times to decode, and the windows they serve.
@@ -24,8 +26,8 @@ struct SamplingPlan {
     double start_s = 0.0;
     double end_s = 0.0;
   };
-  std::vector<double> times_s;   // ascending, each inside [0, duration)
-  std::vector<Window> windows;   // in order; may be empty for clips shorter than a window
+  std::vector<double> times_s;  // ascending, each inside [0, duration)
+  std::vector<Window> windows;  // in order; may be empty for clips shorter than a window
 };
 
 // Builds the plan for a video. Deterministic: the same meta and options give the same plan.

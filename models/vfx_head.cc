@@ -13,6 +13,14 @@
 //             and trusted only as far as the sampling interval allows (dt <= ~2 s).
 //   colour    pictures mostly made of strongly saturated, bright pixels whose hue histogram
 //             shifts by more than ~40% between samples, in most intervals (colour cycling).
+//   flicker   on pairs of neighbouring frames (the sampling plan's bursts, 1/fps apart): the
+//             pairs whose mean luma jumps by more than ~20 levels or whose picture inverts:
+//             at least two such pairs and a share above ~0.1 (a hard cut seldom falls between
+//             two neighbours, twice even less): strobing at or near frame rate, which sparse
+//             samples alias away. The other cues read only the sparse samples.
+//   jumps     the share of sparse intervals whose mean luma swings by more than ~50 levels,
+//             above ~0.3: strobing between frame rate and sampling rate, aliased into irregular
+//             swings that the alternation test misses.
 // The clip's VFX probability is the noisy-OR of the cues.
 #include <algorithm>
 #include <cmath>
@@ -112,16 +120,49 @@ VfxHead::VfxHead() : name_("vfx_filter"), labels_({"VFX_video", "normal_video"})
 
 common::StatusOr<HeadOutput> VfxHead::Run(const HeadInput& input) {
   std::vector<FrameStats> stats;
+  std::vector<double> stat_times;  // matches `stats`
   stats.reserve(input.frames.size());
   try {
-    for (const cv::Mat& frame : input.frames) {
+    for (size_t i = 0; i < input.frames.size(); ++i) {
+      const cv::Mat& frame = input.frames[i];
       if (frame.empty() || frame.channels() != 3) continue;
       stats.push_back(Measure(frame));
+      stat_times.push_back(i < input.times_s.size() ? input.times_s[i] : static_cast<double>(i));
     }
   } catch (const cv::Exception& e) {
     return common::Status(common::ErrorCode::kModelFailed, std::string("vfx: ") + e.what());
   }
+  // Frames closer than ~1.5 frame intervals are neighbours in the video (the sampling plan's
+  // bursts): flicker is measured on those pairs, at the video's own frame rate, since strobing
+  // faster than the sampling interval is invisible (aliased) between sparse samples. The other
+  // cues read the sparse sequence: the first frame of each burst and the single samples.
+  const double fps = input.meta != nullptr && input.meta->fps > 0.0 ? input.meta->fps : 25.0;
+  const double neighbour_gap = 1.5 / fps;
+  std::vector<double> times;
+  std::vector<FrameStats> sparse_stats;
+  double flicker_evidence = 0.0;
+  int neighbour_pairs = 0;
+  for (size_t i = 0; i < stats.size(); ++i) {
+    const double t = stat_times[i];
+    const bool neighbour = i > 0 && std::abs(t - stat_times[i - 1]) <= neighbour_gap;
+    if (neighbour) {
+      ++neighbour_pairs;
+      const double jump = std::abs(stats[i].mean - stats[i - 1].mean);
+      const bool inverted = Correlation(stats[i - 1].low, stats[i].low) < -0.5;
+      flicker_evidence += std::max(SoftAbove(jump, 20.0, 4.0), inverted ? 1.0 : 0.0);
+      continue;
+    }
+    times.push_back(t);
+    sparse_stats.push_back(stats[i]);
+  }
+  stats = std::move(sparse_stats);
   const size_t n = stats.size();
+  const double flicker_share = neighbour_pairs > 0 ? flicker_evidence / neighbour_pairs : 0.0;
+  // Neighbouring frames of ordinary video differ by a few levels; a hard cut lands between two
+  // neighbours rarely, and twice much more rarely. Several jumping pairs mean light or polarity
+  // changing at or near frame rate.
+  const double p_flicker =
+      SoftAbove(flicker_evidence, 1.5, 0.3) * SoftAbove(flicker_share, 0.1, 0.03);
 
   // Pairwise measures between consecutive sampled frames.
   std::vector<double> step;  // luma step, next - previous
@@ -159,9 +200,7 @@ common::StatusOr<HeadOutput> VfxHead::Run(const HeadInput& input) {
   double cut_pairs = 0.0;
   for (const double d : dist) cut_pairs += SoftAbove(d, 0.5, 0.06);
   std::vector<double> gaps;
-  for (size_t i = 1; i < input.times_s.size(); ++i) {
-    gaps.push_back(std::abs(input.times_s[i] - input.times_s[i - 1]));
-  }
+  for (size_t i = 1; i < times.size(); ++i) gaps.push_back(std::abs(times[i] - times[i - 1]));
   const double dt = gaps.empty() ? 1.0 : std::max(0.04, Median(gaps));
   double cut_rate = 0.0;
   double p_cuts = 0.0;
@@ -189,15 +228,26 @@ common::StatusOr<HeadOutput> VfxHead::Run(const HeadInput& input) {
   }
   const double p_colour = colour.empty() ? 0.0 : Median(colour);
 
+  // Luma jumps: the brightness of the whole picture swinging by more than ~50 levels between
+  // samples in a large share of intervals. Strobing slower than frame rate but faster than the
+  // sampling interval aliases into irregular swings, which the alternation test above misses.
+  double jump_evidence = 0.0;
+  for (const double st : step) jump_evidence += SoftAbove(std::abs(st), 50.0, 8.0);
+  const double jump_share = step.empty() ? 0.0 : jump_evidence / static_cast<double>(step.size());
+  const double p_jumps =
+      SoftAbove(jump_share, 0.3, 0.07) * SoftAbove(static_cast<double>(step.size()), 3.5, 0.7);
+
   const double p_flash = 1.0 - std::exp(-0.7 * flash_evidence);
   const double p_strobe = 1.0 - std::exp(-0.8 * strobe_evidence);
   const double p_invert = inversions >= 2 ? 0.95 : (inversions == 1 ? 0.7 : 0.0);
-  const double p_vfx =
-      std::clamp(NoisyOr({p_flash, p_strobe, p_invert, p_cuts, p_colour}), 0.01, 0.99);
+  const double p_vfx = std::clamp(
+      NoisyOr({p_flash, p_strobe, p_invert, p_cuts, p_colour, p_flicker, p_jumps}), 0.01, 0.99);
 
-  nlohmann::json scores = {{"flashes", flash_evidence},  {"strobe", strobe_evidence},
-                           {"inversions", inversions},   {"cuts_per_s", cut_rate},
-                           {"cut_intervals", cut_pairs}, {"colour", p_colour}};
+  nlohmann::json scores = {{"flashes", flash_evidence},      {"strobe", strobe_evidence},
+                           {"inversions", inversions},       {"cuts_per_s", cut_rate},
+                           {"cut_intervals", cut_pairs},     {"colour", p_colour},
+                           {"flicker_share", flicker_share}, {"neighbour_pairs", neighbour_pairs},
+                           {"luma_jump_share", jump_share}};
   return MakeHeadOutput({{labels_[0], p_vfx}, {labels_[1], 1.0 - p_vfx}}, std::move(scores));
 }
 

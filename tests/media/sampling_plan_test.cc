@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace vsieve::media {
 namespace {
 
@@ -84,6 +87,30 @@ TEST(SamplingPlanTest, UnknownDurationPlansTheFirstFrame) {
   const SamplingPlan plan = BuildSamplingPlan(MetaOf(0.0, 0.0), SamplingOptions{});
   ASSERT_EQ(plan.times_s.size(), 1u);
   EXPECT_DOUBLE_EQ(plan.times_s[0], 0.0);
+}
+
+TEST(SamplingPlanTest, BurstsPlanNeighbouringFrames) {
+  SamplingOptions options;
+  options.bursts = 3;
+  options.burst_length = 3;
+  const SamplingPlan plan = BuildSamplingPlan(MetaOf(9.0, 25.0), options);
+  // Each burst starts at the centre of a third of the clip and takes the next two frames.
+  for (const double start : {1.5, 4.5, 7.5}) {
+    for (int j = 0; j < 3; ++j) {
+      const double want = start + j / 25.0;
+      const bool found = std::any_of(plan.times_s.begin(), plan.times_s.end(),
+                                     [&](double t) { return std::abs(t - want) < 1e-9; });
+      EXPECT_TRUE(found) << "no planned time at " << want;
+    }
+  }
+  // Without a frame rate there are no neighbours to plan.
+  VideoMeta no_fps = MetaOf(9.0, 25.0);
+  no_fps.fps = 0.0;
+  options.window_s = 100.0;  // no windows either: only region, clip and burst frames matter
+  const SamplingPlan sparse = BuildSamplingPlan(no_fps, options);
+  for (size_t i = 1; i < sparse.times_s.size(); ++i) {
+    EXPECT_GT(sparse.times_s[i] - sparse.times_s[i - 1], 0.1);
+  }
 }
 
 TEST(SamplingPlanTest, Deterministic) {

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,52 @@ TEST_F(VfxHeadTest, DenseHardCutsAreVfx) {
   const HeadOutput out = RunOn(Make("cuts.mp4", args));
   EXPECT_EQ(out.label, "VFX_video");
   EXPECT_GT(out.scores["cuts_per_s"].get<double>(), 1.0);
+}
+
+// Frames as the sampling plan gives them: sparse samples every 0.5 s plus bursts of three
+// neighbouring frames (1/25 s apart). A binary texture with half its pixels set keeps the same
+// mean when inverted, so only neighbouring frames can show polarity flicker.
+HeadInput BurstInput(bool invert_odd_frames, std::vector<cv::Mat>* storage,
+                     media::VideoMeta* meta) {
+  meta->width = 320;
+  meta->height = 180;
+  meta->fps = 25.0;
+  meta->duration_s = 8.0;
+  HeadInput input;
+  input.meta = meta;
+  cv::RNG rng(7);
+  int n = 0;
+  for (int k = 0; k < 16; ++k) {
+    const bool burst = k % 3 == 1;
+    cv::Mat texture(180, 320, CV_8UC1);  // one picture per sample; a burst sees it three times
+    rng.fill(texture, cv::RNG::UNIFORM, 0, 2);
+    texture *= 255;
+    cv::GaussianBlur(texture, texture, cv::Size(5, 5), 1.5);
+    for (int j = 0; j < (burst ? 3 : 1); ++j) {
+      cv::Mat grey = texture.clone();
+      if (invert_odd_frames && n % 2 == 1) grey = 255 - grey;
+      cv::Mat bgr;
+      cv::cvtColor(grey, bgr, cv::COLOR_GRAY2BGR);
+      storage->push_back(bgr);
+      input.frames.push_back(bgr);
+      input.full_frames.push_back(bgr);
+      input.times_s.push_back(0.5 * k + j / 25.0);
+      ++n;
+    }
+  }
+  return input;
+}
+
+TEST_F(VfxHeadTest, PolarityFlickerBetweenNeighbourFramesIsVfx) {
+  VfxHead head;
+  std::vector<cv::Mat> storage;
+  media::VideoMeta meta;
+  auto strobe = head.Run(BurstInput(true, &storage, &meta));
+  ASSERT_TRUE(strobe.ok());
+  EXPECT_EQ(strobe->label, "VFX_video") << strobe->scores.dump();
+  auto steady = head.Run(BurstInput(false, &storage, &meta));
+  ASSERT_TRUE(steady.ok());
+  EXPECT_EQ(steady->label, "normal_video") << steady->scores.dump();
 }
 
 TEST_F(VfxHeadTest, DegenerateInputsGiveNormal) {
