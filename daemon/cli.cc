@@ -5,12 +5,15 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "common/log.h"
 #include "common/stopwatch.h"
 #include "daemon/filter_config.h"
 #include "daemon/probe_command.h"
+#include "daemon/run_command.h"
+#include "daemon/table_commands.h"
 
 namespace vsieve::daemon {
 namespace {
@@ -34,7 +37,8 @@ void AddFilterFlags(CLI::App* cmd, FilterFlags* flags) {
   cmd->add_option("--models-dir", flags->model_dirs,
                   "Folder to search for model files (repeatable; default: ./vsieve-models, "
                   "../shared/assets/models, then opencv-data)");
-  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn (default), error, off");
+  cmd->add_option("--log-level", flags->log_level,
+                  "trace, debug, info, warn (default), error, off");
   cmd->add_option("--analysis-max-side", flags->analysis_max_side,
                   "Scale sampled frames so the long side is at most this (default 640)")
       ->check(CLI::Range(32, 8192));
@@ -114,16 +118,109 @@ int RunCli(int argc, char** argv) {
       "naming the bad key or file otherwise.");
   AddFilterFlags(validate_cmd, &validate_flags);
 
+  // `vsieve run`: the daemon. Flags override [store] and [pipeline] from the file.
+  FilterFlags run_flags;
+  RunOptions run;
+  std::string run_store;
+  std::vector<std::string> run_tables;
+  std::map<std::string, int> run_ints;
+  std::map<std::string, double> run_doubles;
+  std::string run_log_file;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run",
+      "The daemon: claim input rows under leases, fetch, decode, filter, write result rows. "
+      "SIGTERM/SIGINT stop claiming and drain within the grace (a second one cuts it short); "
+      "SIGHUP reopens the log file.");
+  AddFilterFlags(run_cmd, &run_flags);
+  run_cmd->add_option("--store", run_store, "Table store URL (sqlite:///path.db)");
+  run_cmd->add_option("--tables", run_tables, "Tables to process (default: all)")->delimiter(',');
+  run_cmd->add_flag("--until-idle", run.until_idle,
+                    "Exit 0 once no row is pending (retry backoff included) or running");
+  run_cmd->add_option("--owner-id", run.owner_id,
+                      "Lease owner suffix (default: an id kept in <db>.owner); give each daemon "
+                      "on one host its own");
+  run_cmd->add_option("--log-file", run_log_file, "Log to this file (SIGHUP reopens it)");
+  // Each overrides the [pipeline], [store] or [devices] key of the same name (underscores for
+  // dashes); etc/vsieve.example.toml gives the defaults.
+  const std::pair<const char*, const char*> int_flags[] = {
+      {"workers", "Analysis threads"},
+      {"instances", "Exclusive filter instances per device (default: one per worker)"},
+      {"download-threads", "Fetch threads"},
+      {"decode-threads", "Decode and sampling threads"},
+      {"queue-depth", "Capacity of each bounded queue"},
+      {"claim-batch", "Rows claimed per claim transaction"},
+      {"write-batch", "Results written per transaction"},
+      {"lease-seconds", "Lease length; heartbeats extend it"},
+      {"max-attempts", "Attempts before a row is failed for good"}};
+  for (const auto& [name, help] : int_flags) {
+    run_cmd->add_option(std::string("--") + name, run_ints[name], help)
+        ->check(CLI::Range(1, 100000));
+  }
+  const std::pair<const char*, const char*> double_flags[] = {
+      {"grace-seconds", "SIGTERM: time for in-flight videos to finish"},
+      {"heartbeat-seconds", "Lease heartbeat interval (0 = lease / 3)"},
+      {"video-deadline-seconds", "Per-video deadline, fetch to result"},
+      {"backoff-base-seconds", "Retry backoff base (full jitter, doubling)"},
+      {"backoff-cap-seconds", "Retry backoff cap"},
+      {"write-interval-seconds", "Longest a finished result waits for its batch"}};
+  for (const auto& [name, help] : double_flags) {
+    run_cmd->add_option(std::string("--") + name, run_doubles[name], help)
+        ->check(CLI::Range(0.0, 1e9));
+  }
+
+  // import, export, requeue, status.
+  TableCommands table_commands;
+  table_commands.Register(&app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (std::optional<int> code = table_commands.RunParsed()) return *code;
 
   if (probe_cmd->parsed()) {
     FilterConfig config;
     if (!BuildConfig(probe_flags, &config)) return 2;
     return RunProbe(probe, config, std::cout);
+  }
+  if (run_cmd->parsed()) {
+    FilterConfig config;
+    if (!BuildConfig(run_flags, &config)) return 2;
+    if (!run_store.empty()) config.store.url = run_store;
+    if (!run_tables.empty()) config.pipeline.tables = run_tables;
+    if (!run_log_file.empty()) config.pipeline.log_file = run_log_file;
+    PipelineConfig& p = config.pipeline;
+    const auto flag_int = [&](const char* name, int* field) {
+      if (run_cmd->count(std::string("--") + name) > 0) *field = run_ints[name];
+    };
+    const auto flag_double = [&](const char* name, double* field) {
+      if (run_cmd->count(std::string("--") + name) > 0) *field = run_doubles[name];
+    };
+    flag_int("workers", &p.workers);
+    flag_int("instances", &config.devices.instances);
+    flag_int("download-threads", &p.download_threads);
+    flag_int("decode-threads", &p.decode_threads);
+    flag_int("queue-depth", &p.queue_depth);
+    flag_int("claim-batch", &p.claim_batch);
+    flag_int("write-batch", &p.write_batch);
+    flag_int("lease-seconds", &config.store.lease_seconds);
+    flag_int("max-attempts", &p.max_attempts);
+    flag_double("grace-seconds", &p.grace_seconds);
+    flag_double("heartbeat-seconds", &p.heartbeat_seconds);
+    flag_double("video-deadline-seconds", &p.video_deadline_seconds);
+    flag_double("backoff-base-seconds", &p.backoff_base_seconds);
+    flag_double("backoff-cap-seconds", &p.backoff_cap_seconds);
+    flag_double("write-interval-seconds", &p.write_interval_seconds);
+    // Without an explicit instance count, one exclusive filter per worker.
+    if (run_cmd->count("--workers") > 0 && run_cmd->count("--instances") == 0) {
+      config.devices.instances = p.workers;
+    }
+    if (common::Status status = ValidateServiceConfig(config); !status.ok()) {
+      std::cerr << "vsieve: " << status.message() << "\n";
+      return 2;
+    }
+    return RunDaemon(run, config);
   }
   if (validate_cmd->parsed()) {
     FilterConfig config;
@@ -139,6 +236,12 @@ int RunCli(int argc, char** argv) {
     json["models"]["load_ms"] = std::lround(watch.ElapsedMillis());
     json["warnings"] = (*filter)->warnings();
     json["config_hash"] = ConfigHash(config.options);
+    auto store = OpenConfiguredStore(config);
+    if (!store.ok()) {
+      std::cerr << "vsieve: " << store.status().ToString() << "\n";
+      return 2;
+    }
+    json["store"] = {{"url", config.store.url}, {"lease_seconds", config.store.lease_seconds}};
     std::cout << json.dump(2) << "\n";
     return 0;
   }

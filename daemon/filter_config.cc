@@ -1,8 +1,9 @@
 #include "daemon/filter_config.h"
 
+#include <toml++/toml.h>
+
 #include <cinttypes>
 #include <cstdio>
-#include <toml++/toml.h>
 
 namespace vsieve::daemon {
 namespace {
@@ -16,8 +17,7 @@ Status KeyError(const std::string& key, const std::string& why) {
 
 // Reads one typed value; records the key as known. Range checks are the caller's.
 template <typename T>
-Status Read(const toml::table& table, const std::string& section, const std::string& key,
-            T* out) {
+Status Read(const toml::table& table, const std::string& section, const std::string& key, T* out) {
   const toml::node* node = table.get(key);
   if (node == nullptr) return Status::Ok();
   const std::string full = section + "." + key;
@@ -48,8 +48,8 @@ Status CheckKeys(const toml::table& table, const std::string& section,
     bool found = false;
     for (std::string_view name : known) found = found || key.str() == name;
     if (!found) {
-      const std::string name = section.empty() ? std::string(key.str())
-                                               : section + "." + std::string(key.str());
+      const std::string name =
+          section.empty() ? std::string(key.str()) : section + "." + std::string(key.str());
       return KeyError(name, "unknown key");
     }
   }
@@ -62,34 +62,108 @@ Status AtLeast(const std::string& key, T value, T minimum) {
   return Status::Ok();
 }
 
+// Reads an array of strings; records nothing when the key is absent.
+Status ReadStrings(const toml::table& table, const std::string& section, const std::string& key,
+                   std::vector<std::string>* out) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return Status::Ok();
+  const std::string full = section + "." + key;
+  const toml::array* list = node->as_array();
+  if (list == nullptr) return KeyError(full, "expected an array of strings");
+  out->clear();
+  for (const auto& item : *list) {
+    if (!item.is_string()) return KeyError(full, "expected an array of strings");
+    out->push_back(item.as_string()->get());
+  }
+  return Status::Ok();
+}
+
+Status Positive(const std::string& key, double value) {
+  if (!(value > 0.0)) return KeyError(key, "must be positive");
+  return Status::Ok();
+}
+
+Status NotNegative(const std::string& key, double value) {
+  if (!(value >= 0.0)) return KeyError(key, "must be 0 or more");
+  return Status::Ok();
+}
+
+// [store], [pipeline] and [devices].
+Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
+  if (const toml::table* t = root["store"].as_table()) {
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "store", {"url", "lease_seconds"}));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "store", "url", &config->store.url));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "store", "lease_seconds", &config->store.lease_seconds));
+  }
+  if (const toml::table* t = root["pipeline"].as_table()) {
+    auto& p = config->pipeline;
+    VSIEVE_RETURN_IF_ERROR(
+        CheckKeys(*t, "pipeline",
+                  {"tables", "download_threads", "decode_threads", "workers", "queue_depth",
+                   "claim_batch", "write_batch", "write_interval_seconds", "video_deadline_seconds",
+                   "max_attempts", "backoff_base_seconds", "backoff_cap_seconds", "grace_seconds",
+                   "heartbeat_seconds", "log_file"}));
+    VSIEVE_RETURN_IF_ERROR(ReadStrings(*t, "pipeline", "tables", &p.tables));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "download_threads", &p.download_threads));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "decode_threads", &p.decode_threads));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "workers", &p.workers));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "queue_depth", &p.queue_depth));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "claim_batch", &p.claim_batch));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "write_batch", &p.write_batch));
+    VSIEVE_RETURN_IF_ERROR(
+        Read(*t, "pipeline", "write_interval_seconds", &p.write_interval_seconds));
+    VSIEVE_RETURN_IF_ERROR(
+        Read(*t, "pipeline", "video_deadline_seconds", &p.video_deadline_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "max_attempts", &p.max_attempts));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "backoff_base_seconds", &p.backoff_base_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "backoff_cap_seconds", &p.backoff_cap_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "grace_seconds", &p.grace_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "heartbeat_seconds", &p.heartbeat_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "log_file", &p.log_file));
+  }
+  if (const toml::table* t = root["devices"].as_table()) {
+    auto& d = config->devices;
+    VSIEVE_RETURN_IF_ERROR(
+        CheckKeys(*t, "devices", {"list", "instances", "borrow_timeout_seconds"}));
+    VSIEVE_RETURN_IF_ERROR(ReadStrings(*t, "devices", "list", &d.list));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "devices", "instances", &d.instances));
+    VSIEVE_RETURN_IF_ERROR(
+        Read(*t, "devices", "borrow_timeout_seconds", &d.borrow_timeout_seconds));
+  }
+  return Status::Ok();
+}
+
 Status LoadSections(const toml::table& root, FilterConfig* config) {
-  VSIEVE_RETURN_IF_ERROR(CheckKeys(root, "", {"sampling", "limits", "models", "filter", "log"}));
+  VSIEVE_RETURN_IF_ERROR(CheckKeys(
+      root, "", {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices"}));
   auto& opt = config->options;
   for (const auto& [name, node] : root) {
     if (!node.is_table()) {
-      return KeyError(std::string(name.str()), "expected a table like [" +
-                                                   std::string(name.str()) + "]");
+      return KeyError(std::string(name.str()),
+                      "expected a table like [" + std::string(name.str()) + "]");
     }
   }
   if (const toml::table* t = root["sampling"].as_table()) {
     auto& s = opt.sampling;
     VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "sampling",
                                      {"region_frames", "clip_frames", "window_s", "stride_s",
-                                      "window_frames", "max_frames"}));
+                                      "window_frames", "bursts", "burst_length", "max_frames"}));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "region_frames", &s.region_frames));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "clip_frames", &s.clip_frames));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "window_s", &s.window_s));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "stride_s", &s.stride_s));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "window_frames", &s.window_frames));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "bursts", &s.bursts));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "burst_length", &s.burst_length));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "sampling", "max_frames", &s.max_frames));
   }
   if (const toml::table* t = root["limits"].as_table()) {
     auto& l = opt.limits;
-    VSIEVE_RETURN_IF_ERROR(CheckKeys(
-        *t, "limits",
-        {"probe_size_bytes", "analyze_duration_s", "max_dimension", "max_pixels", "min_dimension",
-         "open_deadline_s", "decode_deadline_s", "analysis_max_side", "max_error_ratio",
-         "max_errors", "min_returned_ratio", "decoder_threads"}));
+    VSIEVE_RETURN_IF_ERROR(
+        CheckKeys(*t, "limits",
+                  {"probe_size_bytes", "analyze_duration_s", "max_dimension", "max_pixels",
+                   "min_dimension", "open_deadline_s", "decode_deadline_s", "analysis_max_side",
+                   "max_error_ratio", "max_errors", "min_returned_ratio", "decoder_threads"}));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "probe_size_bytes", &l.probe_size_bytes));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "analyze_duration_s", &l.analyze_duration_s));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "max_dimension", &l.max_dimension));
@@ -131,14 +205,12 @@ Status LoadSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "log", {"level"}));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "log", "level", &config->log_level));
   }
-  return Status::Ok();
+  return LoadServiceSections(root, config);
 }
 
 }  // namespace
 
-std::vector<std::string> DefaultModelDirs() {
-  return {"vsieve-models", "../shared/assets/models"};
-}
+std::vector<std::string> DefaultModelDirs() { return {"vsieve-models", "../shared/assets/models"}; }
 
 common::Status ValidateFilterOptions(const models::FilterOptions& opt) {
   const auto& s = opt.sampling;
@@ -146,6 +218,8 @@ common::Status ValidateFilterOptions(const models::FilterOptions& opt) {
   VSIEVE_RETURN_IF_ERROR(AtLeast("sampling.clip_frames", s.clip_frames, 1));
   VSIEVE_RETURN_IF_ERROR(AtLeast("sampling.window_frames", s.window_frames, 2));
   VSIEVE_RETURN_IF_ERROR(AtLeast("sampling.max_frames", s.max_frames, 2));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("sampling.bursts", s.bursts, 0));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("sampling.burst_length", s.burst_length, 1));
   if (!(s.window_s > 0.0)) return KeyError("sampling.window_s", "must be positive");
   if (!(s.stride_s > 0.0)) return KeyError("sampling.stride_s", "must be positive");
   const auto& l = opt.limits;
@@ -168,17 +242,58 @@ common::Status ValidateFilterOptions(const models::FilterOptions& opt) {
   return Status::Ok();
 }
 
+common::Status ValidateServiceConfig(const FilterConfig& config) {
+  if (config.store.url.empty()) return KeyError("store.url", "must not be empty");
+  VSIEVE_RETURN_IF_ERROR(AtLeast("store.lease_seconds", config.store.lease_seconds, 1));
+  const auto& p = config.pipeline;
+  for (const std::string& table : p.tables) {
+    if (table.empty()) return KeyError("pipeline.tables", "table names must not be empty");
+  }
+  VSIEVE_RETURN_IF_ERROR(AtLeast("pipeline.download_threads", p.download_threads, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("pipeline.decode_threads", p.decode_threads, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("pipeline.workers", p.workers, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("pipeline.queue_depth", p.queue_depth, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("pipeline.claim_batch", p.claim_batch, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("pipeline.write_batch", p.write_batch, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("pipeline.max_attempts", p.max_attempts, 1));
+  VSIEVE_RETURN_IF_ERROR(Positive("pipeline.write_interval_seconds", p.write_interval_seconds));
+  VSIEVE_RETURN_IF_ERROR(Positive("pipeline.video_deadline_seconds", p.video_deadline_seconds));
+  VSIEVE_RETURN_IF_ERROR(NotNegative("pipeline.backoff_base_seconds", p.backoff_base_seconds));
+  VSIEVE_RETURN_IF_ERROR(NotNegative("pipeline.grace_seconds", p.grace_seconds));
+  VSIEVE_RETURN_IF_ERROR(NotNegative("pipeline.heartbeat_seconds", p.heartbeat_seconds));
+  if (!(p.backoff_cap_seconds >= p.backoff_base_seconds)) {
+    return KeyError("pipeline.backoff_cap_seconds", "must be at least backoff_base_seconds");
+  }
+  if (p.heartbeat_seconds >= config.store.lease_seconds) {
+    return KeyError("pipeline.heartbeat_seconds", "must be less than store.lease_seconds");
+  }
+  const auto& d = config.devices;
+  if (d.list.empty()) return KeyError("devices.list", "must name at least one device");
+  for (const std::string& device : d.list) {
+    const size_t colon = device.find(':');
+    const bool numbered = colon != std::string::npos && colon > 0 && colon + 1 < device.size() &&
+                          device.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+    if (!numbered) {
+      return KeyError("devices.list", "'" + device + "' is not KIND:INDEX (e.g. cpu:0)");
+    }
+  }
+  VSIEVE_RETURN_IF_ERROR(AtLeast("devices.instances", d.instances, 1));
+  VSIEVE_RETURN_IF_ERROR(Positive("devices.borrow_timeout_seconds", d.borrow_timeout_seconds));
+  return Status::Ok();
+}
+
 common::Status LoadFilterConfig(const std::string& path, FilterConfig* config) {
   toml::table root;
   try {
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    return Status(ErrorCode::kInvalidArgument,
-                  path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
-                      ": " + std::string(e.description()));
+    return Status(ErrorCode::kInvalidArgument, path + ":" + std::to_string(where.line) + ":" +
+                                                   std::to_string(where.column) + ": " +
+                                                   std::string(e.description()));
   }
   VSIEVE_RETURN_IF_ERROR(LoadSections(root, config).WithContext(path));
+  VSIEVE_RETURN_IF_ERROR(ValidateServiceConfig(*config).WithContext(path));
   return ValidateFilterOptions(config->options).WithContext(path);
 }
 
@@ -194,6 +309,8 @@ nlohmann::json FilterOptionsToJson(const models::FilterOptions& o) {
         {"window_s", o.sampling.window_s},
         {"stride_s", o.sampling.stride_s},
         {"window_frames", o.sampling.window_frames},
+        {"bursts", o.sampling.bursts},
+        {"burst_length", o.sampling.burst_length},
         {"max_frames", o.sampling.max_frames}}},
       {"limits",
        {{"probe_size_bytes", o.limits.probe_size_bytes},

@@ -9,13 +9,49 @@
 
 namespace vsieve::daemon {
 
-// The filter's settings: every key of the TOML sections [sampling], [limits], [models] and
-// [filter] (see etc/vsieve.example.toml). Unknown keys and out-of-range values are errors that
-// name the key. Flags given on the command line are applied after the file.
+// [store]: where input rows and results live.
+struct StoreConfig {
+  std::string url = "sqlite://vsieve.db";  // relative to the working directory
+  int lease_seconds = 60;
+};
+
+// [pipeline]: the daemon's stages (DESIGN.md, data flow).
+struct PipelineConfig {
+  std::vector<std::string> tables;  // tables to process; empty = all
+  int download_threads = 2;
+  int decode_threads = 1;
+  int workers = 2;                      // analysis threads
+  int queue_depth = 8;                  // capacity of each bounded queue
+  int claim_batch = 4;                  // rows claimed per claim transaction
+  int write_batch = 16;                 // results per write transaction ...
+  double write_interval_seconds = 1.0;  // ... or whatever has waited this long
+  double video_deadline_seconds = 600;  // per video, fetch to result
+  int max_attempts = 5;
+  double backoff_base_seconds = 1.0;  // retry delay: full jitter, base * 2^attempt, capped
+  double backoff_cap_seconds = 300;
+  double grace_seconds = 30;     // SIGTERM: time for in-flight videos to finish
+  double heartbeat_seconds = 0;  // 0 = lease_seconds / 3
+  std::string log_file;          // "" = stderr; SIGHUP reopens it
+};
+
+// [devices]: where models run; "cpu:N" here ("cuda:N", "npu:N" are refused with a clear error
+// until a backend is compiled in). Each device holds `instances` exclusive filter instances.
+struct DeviceConfig {
+  std::vector<std::string> list = {"cpu:0"};
+  int instances = 2;
+  double borrow_timeout_seconds = 300;
+};
+
+// The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
+// [log], [store], [pipeline] and [devices] (see etc/vsieve.example.toml). Unknown keys and
+// out-of-range values are errors that name the key. Flags are applied after the file.
 struct FilterConfig {
   models::FilterOptions options;
   std::vector<std::string> model_dirs;  // searched in order for model files
   std::string log_level = "warn";
+  StoreConfig store;
+  PipelineConfig pipeline;
+  DeviceConfig devices;
 };
 
 // The model search folders used when none is configured: ./vsieve-models (what the setup script
@@ -27,6 +63,11 @@ common::Status LoadFilterConfig(const std::string& path, FilterConfig* config);
 
 // Range checks for every option; errors name the key.
 common::Status ValidateFilterOptions(const models::FilterOptions& options);
+
+// Range checks for [store], [pipeline] and [devices] (LoadFilterConfig() runs them; call again
+// after applying flags). Errors: kInvalidArgument naming the key, e.g.
+// "config key 'pipeline.workers': must be at least 1".
+common::Status ValidateServiceConfig(const FilterConfig& config);
 
 // Fills config->options.models from config->model_dirs.
 void ResolveModels(FilterConfig* config);

@@ -13,23 +13,31 @@ using common::Status;
 nlohmann::json BoxJson(const cv::Rect& box) { return {box.x, box.y, box.width, box.height}; }
 
 nlohmann::json MetaJson(const media::VideoMeta& meta) {
-  return {{"width", meta.width},       {"height", meta.height},
-          {"fps", meta.fps},           {"duration_s", meta.duration_s},
-          {"codec", meta.codec},       {"rotation", meta.rotation},
+  return {{"width", meta.width},
+          {"height", meta.height},
+          {"fps", meta.fps},
+          {"duration_s", meta.duration_s},
+          {"codec", meta.codec},
+          {"rotation", meta.rotation},
           {"frame_count", meta.frame_count}};
 }
 
 nlohmann::json StatsJson(const media::DecodeStats& stats) {
-  return {{"packets_read", stats.packets_read},     {"frames_decoded", stats.frames_decoded},
-          {"seeks", stats.seeks},                   {"demux_errors", stats.demux_errors},
-          {"resyncs", stats.resyncs},               {"decode_errors", stats.decode_errors},
+  return {{"packets_read", stats.packets_read},
+          {"frames_decoded", stats.frames_decoded},
+          {"seeks", stats.seeks},
+          {"demux_errors", stats.demux_errors},
+          {"resyncs", stats.resyncs},
+          {"decode_errors", stats.decode_errors},
           {"corrupt_frames", stats.corrupt_frames}};
 }
 
 // Builds head input from frames in the order given, cropped to `crop` (views, no copies).
 HeadInput MakeInput(const std::vector<const media::Frame*>& frames, const media::VideoMeta& meta,
-                    const std::vector<Region>& regions, const cv::Rect& crop) {
+                    const std::vector<Region>& regions, const cv::Rect& crop,
+                    uint64_t video_serial) {
   HeadInput input;
+  input.video_serial = video_serial;
   input.meta = &meta;
   input.regions = &regions;
   input.crop = crop;
@@ -38,6 +46,7 @@ HeadInput MakeInput(const std::vector<const media::Frame*>& frames, const media:
     input.frames.push_back(bounds.area() > 0 ? frame->bgr(bounds) : frame->bgr);
     input.full_frames.push_back(frame->bgr);
     input.times_s.push_back(frame->time_s);
+    input.frame_keys.push_back(frame->index);
     input.analysis_scale = frame->analysis_scale;
   }
   return input;
@@ -121,15 +130,23 @@ Status VideoFilter::DetectRegions(const std::vector<media::Frame>& frames,
 Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames, const media::VideoMeta& meta,
                              const std::vector<Region>& regions, const cv::Rect& crop,
                              nlohmann::json* info) {
-  const HeadInput clip =
-      MakeInput(media::SelectEven(frames, options_.sampling.clip_frames), meta, regions, crop);
+  const uint64_t serial = ++video_serial_;
+  const HeadInput clip = MakeInput(media::SelectEven(frames, options_.sampling.clip_frames), meta,
+                                   regions, crop, serial);
   const auto run = [&](Head* head, const HeadInput& input) -> common::StatusOr<nlohmann::json> {
     auto output = head->Run(input);
     if (!output.ok()) return output.status().WithContext(head->name());
     return HeadOutputToJson(*output);
   };
-  for (Head* head : std::initializer_list<Head*>{vfx_.get(), options_.simcam ? simcam_.get()
-                                                                             : nullptr,
+  if (vfx_ != nullptr) {
+    // vfx_filter reads every sampled frame: the plan's bursts of neighbouring frames are how it
+    // sees flicker at frame rate.
+    std::vector<const media::Frame*> all;
+    for (const media::Frame& frame : frames) all.push_back(&frame);
+    VSIEVE_ASSIGN_OR_RETURN((*info)[vfx_->name()],
+                            run(vfx_.get(), MakeInput(all, meta, regions, crop, serial)));
+  }
+  for (Head* head : std::initializer_list<Head*>{options_.simcam ? simcam_.get() : nullptr,
                                                  rotate_.get(), low_quality_.get()}) {
     if (head == nullptr) continue;
     VSIEVE_ASSIGN_OR_RETURN((*info)[head->name()], run(head, clip));
@@ -141,17 +158,17 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames, const medi
   nlohmann::json reversed = nlohmann::json::object();
   int index = 0;
   for (const auto& window : plan.windows) {
-    std::vector<const media::Frame*> in_window = media::FramesIn(frames, window.start_s,
-                                                                 window.end_s);
+    std::vector<const media::Frame*> in_window =
+        media::FramesIn(frames, window.start_s, window.end_s);
     if (in_window.empty()) continue;
     const nlohmann::json duration = {window.start_s, window.end_s};
     const std::string key = std::to_string(index++);
     VSIEVE_ASSIGN_OR_RETURN(nlohmann::json ahead,
-                            run(simcam_.get(), MakeInput(in_window, meta, regions, crop)));
+                            run(simcam_.get(), MakeInput(in_window, meta, regions, crop, serial)));
     forward[key] = {{"duration", duration}, {simcam_->name(), std::move(ahead)}};
     std::reverse(in_window.begin(), in_window.end());
     VSIEVE_ASSIGN_OR_RETURN(nlohmann::json back,
-                            run(simcam_.get(), MakeInput(in_window, meta, regions, crop)));
+                            run(simcam_.get(), MakeInput(in_window, meta, regions, crop, serial)));
     reversed[key] = {{"duration", duration}, {simcam_->name(), std::move(back)}};
   }
   (*info)["seg_simcam_filter"] = std::move(forward);
@@ -159,58 +176,91 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames, const medi
   return Status::Ok();
 }
 
-FilterReport VideoFilter::Run(const std::string& path) {
-  // Adapters turn library exceptions into a Status; this is the last line so that no input can
-  // take the process down.
-  try {
-    return RunUnchecked(path);
-  } catch (const cv::Exception& e) {
-    FilterReport report;
-    report.status = Status(ErrorCode::kModelFailed, std::string("OpenCV: ") + e.what());
-    return report;
-  } catch (const std::exception& e) {
-    FilterReport report;
-    report.status = Status(ErrorCode::kInternal, e.what());
-    return report;
-  }
-}
+namespace {
 
-FilterReport VideoFilter::RunUnchecked(const std::string& path) {
-  FilterReport report;
+SampledVideo SampleVideoUnchecked(const std::string& path, const FilterOptions& options) {
+  SampledVideo video;
   common::Stopwatch watch;
 
   // Decode: cheap metadata first, then one sampling pass for every consumer.
-  auto decoder = media::VideoDecoder::Open(path, options_.limits);
+  auto decoder = media::VideoDecoder::Open(path, options.limits);
   if (!decoder.ok()) {
-    report.status = decoder.status().WithStage("decode");
-    report.stage_ms["decode"] = watch.ElapsedMillis();
-    return report;
+    video.status = decoder.status().WithStage("decode");
+    video.stage_ms["decode"] = watch.ElapsedMillis();
+    return video;
   }
-  const media::VideoMeta meta = (*decoder)->meta();
-  report.info["video_meta"] = MetaJson(meta);
-  const media::SamplingPlan plan = media::BuildSamplingPlan(meta, options_.sampling);
+  video.meta = (*decoder)->meta();
+  video.info["video_meta"] = MetaJson(video.meta);
+  const media::SamplingPlan plan = media::BuildSamplingPlan(video.meta, options.sampling);
   auto sampled = (*decoder)->Sample(plan);
-  report.stats = (*decoder)->stats();
-  report.info["video_meta"]["decode_stats"] = StatsJson(report.stats);
-  report.stage_ms["decode"] = watch.ElapsedMillis();
+  video.stats = (*decoder)->stats();
+  video.info["video_meta"]["decode_stats"] = StatsJson(video.stats);
+  video.stage_ms["decode"] = watch.ElapsedMillis();
   if (!sampled.ok()) {
-    report.status = sampled.status().WithStage("decode");
-    return report;
+    video.status = sampled.status().WithStage("decode");
+    return video;
   }
-  const std::vector<media::Frame>& frames = *sampled;
-  report.info["video_meta"]["frames_sampled"] = frames.size();
-  if (frames.empty()) {
-    report.status = Status(ErrorCode::kTruncated, "no frame could be decoded").WithStage("decode");
-    return report;
+  video.frames = std::move(sampled).value();
+  video.info["video_meta"]["frames_sampled"] = video.frames.size();
+  if (video.frames.empty()) {
+    video.status = Status(ErrorCode::kTruncated, "no frame could be decoded").WithStage("decode");
   }
+  return video;
+}
+
+}  // namespace
+
+SampledVideo SampleVideo(const std::string& path, const FilterOptions& options) {
+  // Adapters turn library exceptions into a Status; this is the last line so that no input can
+  // take the process down.
+  try {
+    return SampleVideoUnchecked(path, options);
+  } catch (const cv::Exception& e) {
+    SampledVideo video;
+    video.status = Status(ErrorCode::kModelFailed, std::string("OpenCV: ") + e.what());
+    return video;
+  } catch (const std::exception& e) {
+    SampledVideo video;
+    video.status = Status(ErrorCode::kInternal, e.what());
+    return video;
+  }
+}
+
+FilterReport VideoFilter::Run(const std::string& path) {
+  return Analyze(SampleVideo(path, options_));
+}
+
+FilterReport VideoFilter::Analyze(SampledVideo video) {
+  FilterReport report;
+  report.status = video.status;
+  report.info = std::move(video.info);
+  report.stats = video.stats;
+  report.stage_ms = std::move(video.stage_ms);
+  if (!report.status.ok()) return report;
+  // The same safety net as SampleVideo(): an exception ends the video with a bare report.
+  FilterReport failed;
+  try {
+    return AnalyzeUnchecked(video, report);
+  } catch (const cv::Exception& e) {
+    failed.status = Status(ErrorCode::kModelFailed, std::string("OpenCV: ") + e.what());
+  } catch (const std::exception& e) {
+    failed.status = Status(ErrorCode::kInternal, e.what());
+  }
+  if (simcam_ != nullptr) simcam_->ForgetFrames();
+  return failed;
+}
+
+FilterReport VideoFilter::AnalyzeUnchecked(SampledVideo& video, FilterReport& report) {
+  common::Stopwatch watch;
+  const media::VideoMeta& meta = video.meta;
+  const std::vector<media::Frame>& frames = video.frames;
 
   // Regions and the safe crop, in analysis pixels; reported in displayed pixels.
-  watch.Reset();
   std::vector<Region> regions;
   if (Status status = DetectRegions(frames, &regions); !status.ok()) {
     report.status = status.WithStage("regions");
     report.stage_ms["regions"] = watch.ElapsedMillis();
-    return report;
+    return std::move(report);
   }
   const cv::Size analysis_size = frames.front().bgr.size();
   const double to_display = 1.0 / frames.front().analysis_scale;
@@ -233,8 +283,8 @@ FilterReport VideoFilter::RunUnchecked(const std::string& path) {
     region_list.push_back(std::move(item));
   }
   report.info["abnormal_region_info"] = {{"regions", std::move(region_list)}};
-  cv::Rect display_crop = cropped ? ScaleBox(crop, to_display, display_size)
-                                  : cv::Rect(cv::Point(0, 0), display_size);
+  cv::Rect display_crop =
+      cropped ? ScaleBox(crop, to_display, display_size) : cv::Rect(cv::Point(0, 0), display_size);
   if (!clean_area_left) display_crop = cv::Rect();
   report.info["abnormal_region_crop"] = {{"box", BoxJson(display_crop)},
                                          {"cropped", cropped || !clean_area_left}};
@@ -247,7 +297,7 @@ FilterReport VideoFilter::RunUnchecked(const std::string& path) {
   if (simcam_ != nullptr) simcam_->ForgetFrames();  // `frames` are released on return
   report.stage_ms["heads"] = watch.ElapsedMillis();
   if (!status.ok()) report.status = status.WithStage("heads");
-  return report;
+  return std::move(report);
 }
 
 }  // namespace vsieve::models

@@ -41,6 +41,26 @@ struct FilterReport {
   media::DecodeStats stats;
 };
 
+// One decoded and sampled video: the first half of the filter, without models, so decoding can
+// run as its own pipeline stage. `info` holds "video_meta" once the header was read (with
+// "decode_stats" and "frames_sampled" after sampling); `status` is non-OK (stage "decode") when
+// the video cannot be analysed, and then `frames` may be empty. Movable; owned by one stage at a
+// time.
+struct SampledVideo {
+  common::Status status;
+  media::VideoMeta meta;
+  media::DecodeStats stats;
+  std::vector<media::Frame> frames;
+  nlohmann::json info = nlohmann::json::object();
+  std::map<std::string, double> stage_ms;  // "decode"
+};
+
+// Opens the video at `path` (a local file), reads its header and decodes the frames of one
+// sampling plan (options.sampling) under options.limits (including decode_deadline_s). Loads
+// no model; safe to call from any number of threads at once. Never throws: library exceptions
+// become a status with stage "decode". Blocks for the decode.
+SampledVideo SampleVideo(const std::string& path, const FilterOptions& options);
+
 // The whole per-video filter: decode and sample once, find abnormal regions, compute the safe
 // crop, run the built-in heads on the cropped frames (whole clip, sliding windows, reversed
 // windows). Owns its models; not thread-safe: use one VideoFilter per worker thread.
@@ -52,14 +72,20 @@ class VideoFilter {
 
   // Filters the video at `path` (a local file). Never throws; a bad video is a report with a
   // non-OK status and the stage that failed.
+  // Equivalent to Analyze(SampleVideo(path, options)).
   FilterReport Run(const std::string& path);
+
+  // The second half of the filter over an already sampled video: regions, safe crop, heads.
+  // A `video` whose status is not OK becomes a report with that status (its meta kept). Never
+  // throws. Not thread-safe (the filter's models are used); blocks for the analysis.
+  FilterReport Analyze(SampledVideo video);
 
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   explicit VideoFilter(const FilterOptions& options) : options_(options) {}
 
-  FilterReport RunUnchecked(const std::string& path);
+  FilterReport AnalyzeUnchecked(SampledVideo& video, FilterReport& report);
   common::Status DetectRegions(const std::vector<media::Frame>& frames,
                                std::vector<Region>* regions);
   common::Status RunHeads(const std::vector<media::Frame>& frames, const media::VideoMeta& meta,
@@ -75,6 +101,7 @@ class VideoFilter {
   std::unique_ptr<SimcamHead> simcam_;
   std::unique_ptr<RotateVerticalHead> rotate_;
   std::unique_ptr<LowQualityHead> low_quality_;
+  uint64_t video_serial_ = 0;  // one per Run(): lets heads reuse per-frame work within a video
 };
 
 }  // namespace vsieve::models

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <boost/lockfree/queue.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <memory>
@@ -63,6 +64,37 @@ class BoundedQueue {
     return std::unique_ptr<T>(raw);
   }
 
+  // Like Pop(), but waits at most `timeout` for an element. Returns nullptr when the timeout
+  // passed with the queue empty, or when closed and drained (check closed() to tell them apart).
+  template <typename Rep, typename Period>
+  std::unique_ptr<T> PopFor(std::chrono::duration<Rep, Period> timeout) {
+    {
+      std::unique_lock lock(mutex_);
+      if (!not_empty_.wait_for(lock, timeout,
+                               [&] { return closed_ || reserved_ < size_.load(); })) {
+        return nullptr;
+      }
+      if (reserved_ >= size_.load()) return nullptr;  // closed and drained
+      ++reserved_;
+    }
+    T* raw = nullptr;
+    while (!items_.pop(raw)) {
+    }
+    {
+      std::lock_guard lock(mutex_);
+      --reserved_;
+      size_.fetch_sub(1);
+    }
+    not_full_.notify_one();
+    return std::unique_ptr<T>(raw);
+  }
+
+  // True once Close() was called.
+  bool closed() const {
+    std::lock_guard lock(mutex_);
+    return closed_;
+  }
+
   // Stops accepting elements and wakes all waiters. Idempotent.
   void Close() {
     {
@@ -80,11 +112,11 @@ class BoundedQueue {
   const std::size_t capacity_;
   boost::lockfree::queue<T*> items_;
   std::atomic<std::size_t> size_{0};  // elements pushed and not yet fully popped
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable not_full_;
   std::condition_variable not_empty_;
-  bool closed_ = false;        // guarded by mutex_
-  std::size_t reserved_ = 0;   // guarded by mutex_: pops in progress
+  bool closed_ = false;       // guarded by mutex_
+  std::size_t reserved_ = 0;  // guarded by mutex_: pops in progress
 };
 
 }  // namespace vsieve::queue

@@ -57,10 +57,104 @@ TEST(FilterConfigTest, BadValuesAreErrorsNamingTheKey) {
   auto status = LoadText("[sampling]\nclip_frames = \"many\"\n", &config);
   EXPECT_NE(status.message().find("sampling.clip_frames"), std::string::npos) << status.message();
   status = LoadText("[limits]\nmax_error_ratio = 3\n", &config);
-  EXPECT_NE(status.message().find("limits.max_error_ratio"), std::string::npos)
-      << status.message();
+  EXPECT_NE(status.message().find("limits.max_error_ratio"), std::string::npos) << status.message();
   status = LoadText("[sampling]\nwindow_frames = 1\n", &config);
-  EXPECT_NE(status.message().find("sampling.window_frames"), std::string::npos)
+  EXPECT_NE(status.message().find("sampling.window_frames"), std::string::npos) << status.message();
+}
+
+TEST(FilterConfigTest, ReadsStorePipelineAndDevices) {
+  FilterConfig config;
+  const auto status = LoadText(R"(
+[store]
+url = "sqlite:///var/lib/vsieve/v.db"
+lease_seconds = 30
+[pipeline]
+tables = ["a", "b/ds=1"]
+download_threads = 6
+decode_threads = 3
+workers = 4
+queue_depth = 12
+claim_batch = 2
+write_batch = 32
+write_interval_seconds = 0.5
+video_deadline_seconds = 120
+max_attempts = 3
+backoff_base_seconds = 2
+backoff_cap_seconds = 60
+grace_seconds = 10
+heartbeat_seconds = 5
+log_file = "vsieve.log"
+[devices]
+list = ["cpu:0", "cpu:1"]
+instances = 3
+borrow_timeout_seconds = 20
+)",
+                               &config);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(config.store.url, "sqlite:///var/lib/vsieve/v.db");
+  EXPECT_EQ(config.store.lease_seconds, 30);
+  const auto& p = config.pipeline;
+  EXPECT_EQ(p.tables, (std::vector<std::string>{"a", "b/ds=1"}));
+  EXPECT_EQ(p.download_threads, 6);
+  EXPECT_EQ(p.decode_threads, 3);
+  EXPECT_EQ(p.workers, 4);
+  EXPECT_EQ(p.queue_depth, 12);
+  EXPECT_EQ(p.claim_batch, 2);
+  EXPECT_EQ(p.write_batch, 32);
+  EXPECT_DOUBLE_EQ(p.write_interval_seconds, 0.5);
+  EXPECT_DOUBLE_EQ(p.video_deadline_seconds, 120);
+  EXPECT_EQ(p.max_attempts, 3);
+  EXPECT_DOUBLE_EQ(p.backoff_base_seconds, 2);
+  EXPECT_DOUBLE_EQ(p.backoff_cap_seconds, 60);
+  EXPECT_DOUBLE_EQ(p.grace_seconds, 10);
+  EXPECT_DOUBLE_EQ(p.heartbeat_seconds, 5);
+  EXPECT_EQ(p.log_file, "vsieve.log");
+  EXPECT_EQ(config.devices.list, (std::vector<std::string>{"cpu:0", "cpu:1"}));
+  EXPECT_EQ(config.devices.instances, 3);
+  EXPECT_DOUBLE_EQ(config.devices.borrow_timeout_seconds, 20);
+}
+
+TEST(FilterConfigTest, TheExampleConfigLoadsWithDefaults) {
+  FilterConfig config;
+  const auto status = LoadFilterConfig(testing::SourceDir() + "/etc/vsieve.example.toml", &config);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  const FilterConfig defaults;
+  EXPECT_EQ(config.store.url, defaults.store.url);
+  EXPECT_EQ(config.store.lease_seconds, defaults.store.lease_seconds);
+  EXPECT_EQ(config.pipeline.workers, defaults.pipeline.workers);
+  EXPECT_EQ(config.pipeline.max_attempts, defaults.pipeline.max_attempts);
+  EXPECT_EQ(config.devices.list, defaults.devices.list);
+  EXPECT_EQ(config.devices.instances, defaults.devices.instances);
+}
+
+TEST(FilterConfigTest, ServiceSectionErrorsNameTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[store]\nurl = 3\n", "store.url"},
+      {"[store]\nlease = 3\n", "store.lease"},
+      {"[store]\nlease_seconds = 0\n", "store.lease_seconds"},
+      {"[pipeline]\nworkers = 0\n", "pipeline.workers"},
+      {"[pipeline]\nworker = 2\n", "pipeline.worker"},
+      {"[pipeline]\ntables = \"a\"\n", "pipeline.tables"},
+      {"[pipeline]\nqueue_depth = 0\n", "pipeline.queue_depth"},
+      {"[pipeline]\nmax_attempts = 0\n", "pipeline.max_attempts"},
+      {"[pipeline]\nvideo_deadline_seconds = 0\n", "pipeline.video_deadline_seconds"},
+      {"[pipeline]\nbackoff_cap_seconds = 0.5\n", "pipeline.backoff_cap_seconds"},
+      {"[pipeline]\nheartbeat_seconds = 60\n", "pipeline.heartbeat_seconds"},
+      {"[devices]\nlist = []\n", "devices.list"},
+      {"[devices]\nlist = [\"gpu\"]\n", "devices.list"},
+      {"[devices]\ninstances = 0\n", "devices.instances"},
+      {"[devices]\nborrow_timeout_seconds = -1\n", "devices.borrow_timeout_seconds"},
+  };
+  for (const auto& [text, key] : cases) {
+    FilterConfig config;
+    auto status = LoadText(text, &config);
+    EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
+    EXPECT_NE(status.message().find("'" + key + "'"), std::string::npos)
+        << text << " -> " << status.message();
+  }
+  FilterConfig config;
+  auto status = LoadText("[pipeline]\nworkers = 0\n", &config);
+  EXPECT_NE(status.message().find("pipeline.workers': must be at least 1"), std::string::npos)
       << status.message();
 }
 

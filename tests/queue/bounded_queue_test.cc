@@ -79,5 +79,22 @@ TEST(BoundedQueueTest, ManyProducersAndConsumersDeliverEachItemOnceWithinCapacit
   EXPECT_LE(max_size.load(), q.capacity());
 }
 
+TEST(BoundedQueueTest, PopForTimesOutThenDrainsAfterClose) {
+  BoundedQueue<int> q(2);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(q.PopFor(std::chrono::milliseconds(50)), nullptr);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(40));
+  EXPECT_FALSE(q.closed());
+  auto item = std::make_unique<int>(7);
+  ASSERT_TRUE(q.Push(item));
+  q.Close();
+  EXPECT_TRUE(q.closed());
+  auto popped = q.PopFor(std::chrono::seconds(5));
+  ASSERT_NE(popped, nullptr);
+  EXPECT_EQ(*popped, 7);
+  EXPECT_EQ(q.PopFor(std::chrono::seconds(5)), nullptr);  // closed and drained: no wait
+  EXPECT_EQ(q.size(), 0U);
+}
+
 }  // namespace
 }  // namespace vsieve::queue

@@ -1,0 +1,182 @@
+#include "daemon/run_command.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/dist_sink.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "daemon/pipeline.h"
+#include "storage/table_store.h"
+
+namespace vsieve::daemon {
+namespace {
+
+using common::ErrorCode;
+using common::Status;
+
+std::string HostName() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) return "localhost";
+  return name.data();
+}
+
+// The database file of a SQLite store URL, or "" for other stores.
+std::string SqlitePath(const std::string& url) {
+  constexpr std::string_view kScheme = "sqlite://";
+  if (url.rfind(kScheme, 0) == 0) return url.substr(kScheme.size());
+  if (url.find("://") == std::string::npos) return url;
+  return "";
+}
+
+std::string RandomId() {
+  std::random_device device;
+  std::uniform_int_distribution<int> digit(0, 15);
+  std::string id;
+  for (int i = 0; i < 12; ++i) id += "0123456789abcdef"[digit(device)];
+  return id;
+}
+
+// Logs to `file` through a dist sink whose file sink SIGHUP replaces (logrotate's reopen).
+class ReopenableLog {
+ public:
+  Status Open(const std::string& file, spdlog::level::level_enum level) {
+    file_ = file;
+    sink_ = std::make_shared<spdlog::sinks::dist_sink_mt>();
+    if (Status status = Reopen(); !status.ok()) return status;
+    auto logger = std::make_shared<spdlog::logger>("vsieve", sink_);
+    logger->set_level(level);
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l [%t] %v");
+    logger->flush_on(spdlog::level::info);  // an operator tails it; the volume is low
+    spdlog::set_default_logger(logger);
+    return Status::Ok();
+  }
+
+  // Safe from any thread: the dist sink swaps its children under its own lock.
+  Status Reopen() {
+    try {
+      sink_->set_sinks({std::make_shared<spdlog::sinks::basic_file_sink_mt>(file_)});
+    } catch (const spdlog::spdlog_ex& e) {
+      return Status(ErrorCode::kInvalidArgument, std::string("cannot open log: ") + e.what());
+    }
+    return Status::Ok();
+  }
+
+  bool active() const { return sink_ != nullptr; }
+
+ private:
+  std::string file_;
+  std::shared_ptr<spdlog::sinks::dist_sink_mt> sink_;
+};
+
+}  // namespace
+
+common::StatusOr<std::string> DaemonOwnerId(const std::string& store_url,
+                                            const std::string& owner_flag) {
+  if (!owner_flag.empty()) return HostName() + "-" + owner_flag;
+  const std::string db = SqlitePath(store_url);
+  const std::string state = db.empty() ? std::string("vsieve.owner") : db + ".owner";
+  {
+    std::ifstream in(state);
+    std::string id;
+    if (in && std::getline(in, id) && !id.empty()) return HostName() + "-" + id;
+  }
+  const std::string id = RandomId();
+  const std::string temp = state + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << id << "\n";
+    if (!out.flush()) {
+      return Status(ErrorCode::kInternal, "cannot write owner state file " + temp);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, state, ec);
+  if (ec) return Status(ErrorCode::kInternal, "cannot write " + state + ": " + ec.message());
+  // Two daemons starting at once keep whichever id won the rename.
+  std::ifstream in(state);
+  std::string stored;
+  if (in && std::getline(in, stored) && !stored.empty()) return HostName() + "-" + stored;
+  return HostName() + "-" + id;
+}
+
+int RunDaemon(const RunOptions& run, const FilterConfig& config) {
+  // Block the signals before any thread starts, so only the sigwait thread receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ReopenableLog log;
+  if (!config.pipeline.log_file.empty()) {
+    if (Status status = log.Open(config.pipeline.log_file, spdlog::get_level()); !status.ok()) {
+      spdlog::error("{}", status.message());
+      return 2;
+    }
+  }
+
+  auto store = storage::TableStore::Open(config.store.url);
+  if (!store.ok()) {
+    spdlog::error("cannot open store {}: {}", config.store.url, store.status().ToString());
+    return 2;
+  }
+  auto owner = DaemonOwnerId(config.store.url, run.owner_id);
+  if (!owner.ok()) {
+    spdlog::error("{}", owner.status().ToString());
+    return 2;
+  }
+  PipelineOptions options;
+  options.config = config;
+  options.owner = *owner;
+  options.until_idle = run.until_idle;
+  auto pipeline = Pipeline::Create(std::move(options), store->get());
+  if (!pipeline.ok()) {
+    spdlog::error("cannot start the pipeline: {}", pipeline.status().ToString());
+    return 2;
+  }
+  spdlog::info("run: owner {}, store {}, {} workers, {} instances", *owner, config.store.url,
+               config.pipeline.workers, config.devices.instances);
+
+  std::atomic<bool> finished{false};
+  std::thread signal_thread([&] {
+    int stops = 0;
+    const timespec poll{0, 200'000'000};
+    while (!finished.load()) {
+      const int signal = sigtimedwait(&signals, nullptr, &poll);
+      if (signal == SIGHUP) {
+        if (log.active()) {
+          if (Status status = log.Reopen(); !status.ok()) spdlog::error("{}", status.message());
+        }
+        spdlog::info("run: SIGHUP: log reopened");
+      } else if (signal == SIGTERM || signal == SIGINT) {
+        ++stops;
+        const double grace = stops == 1 ? config.pipeline.grace_seconds : 0.0;
+        spdlog::info("run: {} received: stopping, grace {:.1f} s",
+                     signal == SIGTERM ? "SIGTERM" : "SIGINT", grace);
+        (*pipeline)->RequestStop(grace);
+      }
+    }
+  });
+
+  const Status status = (*pipeline)->Run();
+  finished = true;
+  signal_thread.join();
+  spdlog::default_logger()->flush();
+  if (!status.ok()) {
+    spdlog::error("run: {}", status.ToString());
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace vsieve::daemon
