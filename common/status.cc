@@ -25,6 +25,7 @@ constexpr std::array kCodeNames = {
     CodeName{ErrorCode::kContentMismatch, "CONTENT_MISMATCH"},
     CodeName{ErrorCode::kTimeout, "TIMEOUT"},
     CodeName{ErrorCode::kModelFailed, "MODEL_FAILED"},
+    CodeName{ErrorCode::kAttemptsExhausted, "ATTEMPTS_EXHAUSTED"},
     CodeName{ErrorCode::kInvalidArgument, "INVALID_ARGUMENT"},
     CodeName{ErrorCode::kInternal, "INTERNAL"},
 };

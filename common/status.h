@@ -13,21 +13,23 @@ namespace vsieve::common {
 // public contract read by operators (`vsieve requeue --error-code C`).
 enum class ErrorCode {
   kOk,
-  kInputEmpty,              // zero-byte input
-  kContainerUnrecognized,   // no demuxer accepts the bytes (random data, text, HTML)
-  kNoVideoStream,           // a container with no decodable video stream (audio only)
-  kTruncated,               // the file ends before the frames it declares
-  kDecodeErrorsExceeded,    // demux/decode error counts above the configured thresholds
-  kUnsupportedCodec,        // no decoder for the stream's codec
-  kDimensionsExceedLimit,   // declared width/height/pixels above the limits, or too small
-  kObjectNotFound,          // the object store or file system has no such object
-  kObjectForbidden,         // access denied by the store
-  kFetchFailed,             // transport failure after retries
-  kContentMismatch,         // size/ETag/magic check failed (an HTML page served as video)
-  kTimeout,                 // a deadline (open, decode, per-video) passed
-  kModelFailed,             // a model could not load or run
-  kInvalidArgument,         // bad configuration or request; never written for a video
-  kInternal,                // a bug; the message says where
+  kInputEmpty,             // zero-byte input
+  kContainerUnrecognized,  // no demuxer accepts the bytes (random data, text, HTML)
+  kNoVideoStream,          // a container with no decodable video stream (audio only)
+  kTruncated,              // the file ends before the frames it declares
+  kDecodeErrorsExceeded,   // demux/decode error counts above the configured thresholds
+  kUnsupportedCodec,       // no decoder for the stream's codec
+  kDimensionsExceedLimit,  // declared width/height/pixels above the limits, or too small
+  kObjectNotFound,         // the object store or file system has no such object
+  kObjectForbidden,        // access denied by the store
+  kFetchFailed,            // transport failure after retries
+  kContentMismatch,        // size/ETag/magic check failed (an HTML page served as video)
+  kTimeout,                // a deadline (open, decode, per-video) passed
+  kModelFailed,            // a model could not load or run
+  kAttemptsExhausted,      // claimed more than max_attempts times without finishing (the
+                           // daemon died or was killed on this video each time: a poison pill)
+  kInvalidArgument,        // bad configuration or request; never written for a video
+  kInternal,               // a bug; the message says where
 };
 
 // Stable upper-case name, e.g. "CONTAINER_UNRECOGNIZED".
@@ -72,7 +74,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : data_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  StatusOr(T value) : data_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   StatusOr(Status status) : data_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(data_).ok() && "StatusOr built from an OK status");
   }

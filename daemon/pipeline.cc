@@ -325,7 +325,18 @@ void Pipeline::FetchLoop() {
     if (Abandoning()) item->abandoned = true;
     if (!item->Skip()) {
       common::Stopwatch watch;
-      if (SecondsUntil(item->deadline) <= 0) {
+      const int attempts = item->flight->lease.attempts;
+      const int max_attempts = options_.config.pipeline.max_attempts;
+      if (attempts > max_attempts) {
+        // Attempts are counted at claim, so a video on which the daemon dies (a crash, the OOM
+        // killer, a hang ended by the watchdog) comes back after every restart; this ends it.
+        Finish(item.get(),
+               Status(ErrorCode::kAttemptsExhausted,
+                      "claimed " + std::to_string(attempts) + " times without finishing (over " +
+                          "max_attempts " + std::to_string(max_attempts) +
+                          "): the daemon stopped while processing it each time"),
+               "claim");
+      } else if (SecondsUntil(item->deadline) <= 0) {
         Finish(item.get(), Status(ErrorCode::kTimeout, "per-video deadline passed"), "fetch");
       } else {
         auto fetched = hooks_.reader->Fetch(item->flight->lease.row.video_path);

@@ -37,6 +37,14 @@ class FakeTableStore : public storage::TableStore {
     (void)Import({input});
   }
 
+  // Sets the attempts row `video_id` has already used (claims that never finished).
+  void SetAttempts(const std::string& video_id, int attempts) {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, row] : rows_) {
+      if (row.input.video_id == video_id) row.attempts = attempts;
+    }
+  }
+
   // Gives row `video_id` a new token (another daemon reclaimed it after expiry).
   void Steal(const std::string& video_id) {
     std::lock_guard lock(mutex_);

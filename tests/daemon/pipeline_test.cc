@@ -196,6 +196,27 @@ TEST(PipelineTest, NonRetryableErrorFailsAtOnce) {
   EXPECT_EQ(rows[0].error_code, "OBJECT_FORBIDDEN");
 }
 
+TEST(PipelineTest, PoisonPillFailsOnceItsAttemptsAreUsedUp) {
+  FakeTableStore store;
+  store.Add("poison", "/x.mp4");
+  store.Add("fresh", "/y.mp4");
+  store.SetAttempts("poison", 3);  // max_attempts is 3: this claim is the fourth
+  PipelineHooks hooks = InstantHooks();
+  hooks.reader = std::make_shared<StubReader>(common::Status::Ok());
+  auto pipeline = Pipeline::Create(TestOptions(), &store, hooks);
+  ASSERT_TRUE(pipeline.ok());
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  for (const auto& row : store.Rows()) {
+    if (row.input.video_id == "poison") {
+      EXPECT_EQ(row.state, storage::RowState::kFailed);
+      EXPECT_EQ(row.error_code, "ATTEMPTS_EXHAUSTED");
+      EXPECT_EQ(row.attempts, 4);
+    } else {
+      EXPECT_EQ(row.state, storage::RowState::kDone);
+    }
+  }
+}
+
 TEST(PipelineTest, ShutdownPastGraceReleasesLeasesWithoutCharging) {
   FakeTableStore store;
   for (int i = 0; i < 12; ++i) store.Add("v" + std::to_string(i), "/x.mp4");
