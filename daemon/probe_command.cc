@@ -2,11 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <opencv2/core/utility.hpp>
 #include <optional>
 #include <ostream>
 #include <thread>
@@ -31,9 +32,8 @@ struct ProbedRow {
 };
 
 // Filters one input into its output row. Never throws for a bad video.
-ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
-                     storage::Reader* reader, const std::string& config_hash, int jobs,
-                     bool pretty) {
+ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter, storage::Reader* reader,
+                   const std::string& config_hash, int jobs, bool pretty) {
   RowOutcome outcome;
   outcome.start_time = std::chrono::system_clock::now();
   outcome.device_info = DeviceInfo(jobs);
@@ -66,6 +66,11 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
   const int total = static_cast<int>(probe.inputs.size());
   const int jobs = std::max(1, std::min(probe.jobs, total));
   const std::string config_hash = ConfigHash(config.options);
+
+  // With a video per core already, OpenCV's own worker threads only add contention.
+  if (jobs >= static_cast<int>(std::max(1U, std::thread::hardware_concurrency()))) {
+    cv::setNumThreads(1);
+  }
 
   // Load every worker's models before starting, so a bad model fails fast and once.
   std::vector<std::unique_ptr<models::VideoFilter>> filters;
@@ -105,8 +110,8 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
       storage::LocalReader reader;
       for (int k = next.fetch_add(1); k < total; k = next.fetch_add(1)) {
         const int i = order[k];
-        ProbedRow row = ProbeOne(probe.inputs[i], filters[w].get(), &reader, config_hash, jobs,
-                                 probe.pretty);
+        ProbedRow row =
+            ProbeOne(probe.inputs[i], filters[w].get(), &reader, config_hash, jobs, probe.pretty);
         if (!row.ok) failed.fetch_add(1);
         {
           std::lock_guard lock(mutex);
