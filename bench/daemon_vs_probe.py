@@ -32,10 +32,14 @@ def run_child(cmd):
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.monotonic() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        log = err.read().decode(errors="replace")
         if proc.returncode != 0:
-            err.seek(0)
-            sys.exit(f"{' '.join(cmd[:3])} ... failed ({proc.returncode}):\n"
-                     f"{err.read().decode(errors='replace')[-3000:]}")
+            sys.exit(f"{' '.join(cmd[:3])} ... failed ({proc.returncode}):\n{log[-3000:]}")
+    # The daemon's closing summary: mean ms per stage and peak queue depths.
+    for line in log.splitlines():
+        if "mean ms per video" in line:
+            print("    daemon " + line.split("run: ", 1)[-1])
     return seconds, usage.ru_maxrss / 1024.0
 
 
@@ -53,7 +57,8 @@ def daemon_run(vsieve, files, workers, work, extra=()):
     store = "sqlite://" + db
     run_child([vsieve, "import", "--store", store, rows])
     seconds, rss = run_child([vsieve, "run", "--store", store, "--until-idle", "--workers",
-                                 str(workers), "--instances", str(workers), *extra])
+                              str(workers), "--instances", str(workers), "--log-level", "info",
+                              *extra])
     return seconds, rss
 
 

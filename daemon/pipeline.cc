@@ -199,10 +199,21 @@ common::Status Pipeline::Run() {
   auto next_progress = Clock::now() + std::chrono::seconds(10);
   int64_t last_finished = 0;
   auto last_progress = Clock::now();
+  std::map<std::string, int64_t> peak_depth;  // sampled every tick, reported at the end
+  const auto sample_depths = [&] {
+    const std::pair<const char*, size_t> depths[] = {{"fetch", fetch_queue_.size()},
+                                                     {"decode", decode_queue_.size()},
+                                                     {"analyze", analyze_queue_.size()},
+                                                     {"write", write_queue_.size()}};
+    for (const auto& [name, depth] : depths) {
+      peak_depth[name] = std::max(peak_depth[name], static_cast<int64_t>(depth));
+    }
+  };
   {
     std::unique_lock lock(mutex_);
     while (!writer_done_) {
       wake_.wait_for(lock, std::chrono::milliseconds(250));
+      sample_depths();
       if (stop_requested_ && !abandon_.load() && Clock::now() >= grace_deadline_) {
         abandon_ = true;
         spdlog::info("run: grace over: releasing {} unfinished leases", in_flight_.size());
@@ -244,6 +255,14 @@ common::Status Pipeline::Run() {
       "run: stopped after {:.1f} s: {} done, {} failed, {} retried, {} released, {} "
       "lost leases",
       end.elapsed_s, end.done, end.failed, end.retried, end.released, end.lost_leases);
+  const double finished = static_cast<double>(std::max<int64_t>(1, end.done + end.failed));
+  std::string stages_text;
+  for (const auto& [stage, ms] : end.stage_ms_total) {
+    stages_text += fmt::format(" {}={:.1f}", stage, ms / finished);
+  }
+  std::string depth_text;
+  for (const auto& [queue, depth] : peak_depth) depth_text += fmt::format(" {}={}", queue, depth);
+  spdlog::info("run: mean ms per video:{}; peak queue depths:{}", stages_text, depth_text);
   return Status::Ok();
 }
 
