@@ -21,9 +21,9 @@ struct DecodeLimits {
   double decode_deadline_s = 120.0;      // and for sampling
   int analysis_max_side = 640;           // frames are scaled so their long side is at most this
   // Failure thresholds, checked after sampling:
-  double max_error_ratio = 0.2;          // (demux + decode errors + corrupt) / packets read
-  int max_errors = 200;                  // absolute cap on the same sum
-  double min_returned_ratio = 0.5;       // below this share of planned frames: TRUNCATED
+  double max_error_ratio = 0.2;     // (demux + decode errors + corrupt) / packets read
+  int max_errors = 200;             // absolute cap on the same sum
+  double min_returned_ratio = 0.5;  // below this share of planned frames: TRUNCATED
   int decoder_threads = 1;
 };
 

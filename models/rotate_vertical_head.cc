@@ -99,8 +99,8 @@ common::StatusOr<HeadOutput> RotateVerticalHead::Run(const HeadInput& input) {
     const int frame_height = input.full_frames.front().rows;
     std::vector<Region> lines;
     for (const Region& r : text) {
-      const bool line_shaped = r.box.width >= 5 * r.box.height / 2 &&
-                               r.box.height <= std::max(12, frame_height / 5);
+      const bool line_shaped =
+          r.box.width >= 5 * r.box.height / 2 && r.box.height <= std::max(12, frame_height / 5);
       if (line_shaped && r.box.height >= 6 && r.box.width >= 16) lines.push_back(r);
     }
     std::sort(lines.begin(), lines.end(),
