@@ -127,9 +127,10 @@ Status VideoFilter::DetectRegions(const std::vector<media::Frame>& frames,
   return Status::Ok();
 }
 
-Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames, const media::VideoMeta& meta,
-                             const std::vector<Region>& regions, const cv::Rect& crop,
-                             nlohmann::json* info) {
+Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames,
+                             const std::vector<media::SamplingPlan::Window>& windows,
+                             const media::VideoMeta& meta, const std::vector<Region>& regions,
+                             const cv::Rect& crop, nlohmann::json* info) {
   const uint64_t serial = ++video_serial_;
   const HeadInput clip = MakeInput(media::SelectEven(frames, options_.sampling.clip_frames), meta,
                                    regions, crop, serial);
@@ -153,11 +154,10 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames, const medi
   }
 
   if (!options_.windows || simcam_ == nullptr) return Status::Ok();
-  const media::SamplingPlan plan = media::BuildSamplingPlan(meta, options_.sampling);
   nlohmann::json forward = nlohmann::json::object();
   nlohmann::json reversed = nlohmann::json::object();
   int index = 0;
-  for (const auto& window : plan.windows) {
+  for (const auto& window : windows) {
     std::vector<const media::Frame*> in_window =
         media::FramesIn(frames, window.start_s, window.end_s);
     if (in_window.empty()) continue;
@@ -192,6 +192,7 @@ SampledVideo SampleVideoUnchecked(const std::string& path, const FilterOptions& 
   video.meta = (*decoder)->meta();
   video.info["video_meta"] = MetaJson(video.meta);
   const media::SamplingPlan plan = media::BuildSamplingPlan(video.meta, options.sampling);
+  video.windows = plan.windows;
   auto sampled = (*decoder)->Sample(plan);
   video.stats = (*decoder)->stats();
   video.info["video_meta"]["decode_stats"] = StatsJson(video.stats);
@@ -293,7 +294,7 @@ FilterReport VideoFilter::AnalyzeUnchecked(SampledVideo& video, FilterReport& re
 
   // Heads on the cropped frames.
   watch.Reset();
-  Status status = RunHeads(frames, meta, regions, crop, &report.info);
+  Status status = RunHeads(frames, video.windows, meta, regions, crop, &report.info);
   if (simcam_ != nullptr) simcam_->ForgetFrames();  // `frames` are released on return
   report.stage_ms["heads"] = watch.ElapsedMillis();
   if (!status.ok()) report.status = status.WithStage("heads");

@@ -51,6 +51,7 @@ struct SampledVideo {
   media::VideoMeta meta;
   media::DecodeStats stats;
   std::vector<media::Frame> frames;
+  std::vector<media::SamplingPlan::Window> windows;  // the plan's sliding windows
   nlohmann::json info = nlohmann::json::object();
   std::map<std::string, double> stage_ms;  // "decode"
 };
@@ -88,9 +89,10 @@ class VideoFilter {
   FilterReport AnalyzeUnchecked(SampledVideo& video, FilterReport& report);
   common::Status DetectRegions(const std::vector<media::Frame>& frames,
                                std::vector<Region>* regions);
-  common::Status RunHeads(const std::vector<media::Frame>& frames, const media::VideoMeta& meta,
-                          const std::vector<Region>& regions, const cv::Rect& crop,
-                          nlohmann::json* info);
+  common::Status RunHeads(const std::vector<media::Frame>& frames,
+                          const std::vector<media::SamplingPlan::Window>& windows,
+                          const media::VideoMeta& meta, const std::vector<Region>& regions,
+                          const cv::Rect& crop, nlohmann::json* info);
 
   FilterOptions options_;
   std::vector<std::string> warnings_;
