@@ -66,7 +66,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus")
-    parser.add_argument("--vsieve", default="build/release/daemon/vsieve")
+    parser.add_argument("--vsieve", default=os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build/release/vsieve"))
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--run-args", default="",
