@@ -19,7 +19,7 @@ struct StoreConfig {
 struct PipelineConfig {
   std::vector<std::string> tables;  // tables to process; empty = all
   int download_threads = 2;
-  int decode_threads = 1;
+  int decode_threads = 2;
   int workers = 2;                      // analysis threads
   int queue_depth = 8;                  // capacity of each bounded queue
   int claim_batch = 4;                  // rows claimed per claim transaction
