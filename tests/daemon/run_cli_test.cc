@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -150,6 +151,38 @@ TEST_F(RunCliTest, SigtermExitsZeroWithinGraceAndLeavesNothingRunning) {
   (void)store_->ForEachRow("", std::nullopt, [&](const storage::RowRecord& record) {
     if (record.state == storage::RowState::kPending) EXPECT_EQ(record.attempts, 0);
   });
+}
+
+TEST_F(RunCliTest, SecondSigtermCutsTheGraceShort) {
+  // Videos that take a while each (640x360, 8 s), so a 60 s grace would be felt.
+  const std::string source = dir_.File("slow.mp4");
+  ASSERT_TRUE(Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "8", "-pix_fmt",
+                      "yuv420p", source}));
+  std::vector<std::string> paths;
+  for (int i = 0; i < 40; ++i) {
+    paths.push_back(dir_.File("slow" + std::to_string(i) + ".mp4"));
+    std::filesystem::copy_file(source, paths.back());
+  }
+  Seed(paths);
+  std::vector<std::string> args = RunArgs("a");
+  args.insert(args.end(), {"--grace-seconds", "60"});
+  DaemonProcess daemon(args, dir_.File("a.log"));
+  ASSERT_TRUE(daemon.started());
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (CountStates(store_.get())["running"] < 4 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+  }
+  daemon.Signal(SIGTERM);
+  std::this_thread::sleep_for(200ms);
+  daemon.Signal(SIGTERM);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(daemon.Wait(20s), 0) << ReadFile(dir_.File("a.log"));
+  // Far inside the 60 s grace: the second signal released what was left.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << ReadFile(dir_.File("a.log"));
+  EXPECT_NE(ReadFile(dir_.File("a.log")).find("grace 0.0 s"), std::string::npos);
+  const auto counts = CountStates(store_.get());
+  EXPECT_EQ(counts.count("running"), 0U) << ReadFile(dir_.File("a.log"));
+  EXPECT_GT(counts.count("pending") ? counts.at("pending") : 0, 0);  // claiming had stopped
 }
 
 TEST_F(RunCliTest, StoppedDaemonPastItsLeaseIsFenced) {
