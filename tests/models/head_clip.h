@@ -49,4 +49,23 @@ inline double Prob(const HeadOutput& out, const std::string& label) {
   return -1.0;
 }
 
+// Frames no real video should break a head with: black, flat grey, and a 16x16 patch.
+inline std::vector<cv::Mat> DegenerateFrames() {
+  return {cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(0)),
+          cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(128)),
+          cv::Mat(16, 16, CV_8UC3, cv::Scalar(10, 200, 30))};
+}
+
+// `count` copies of `frame`, 0.5 s apart, uncropped.
+inline HeadInput RepeatFrame(const cv::Mat& frame, int count) {
+  HeadInput input;
+  for (int i = 0; i < count; ++i) {
+    input.frames.push_back(frame);
+    input.full_frames.push_back(frame);
+    input.times_s.push_back(0.5 * i);
+  }
+  input.crop = cv::Rect(0, 0, frame.cols, frame.rows);
+  return input;
+}
+
 }  // namespace vsieve::models

@@ -115,19 +115,11 @@ TEST_F(LowQualityHeadTest, DegenerateInputsAreSane) {
   media::VideoMeta meta;
   meta.width = 1280;
   meta.height = 720;
-  const std::vector<cv::Mat> kinds = {cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(0)),
-                                      cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(128)),
-                                      cv::Mat(16, 16, CV_8UC3, cv::Scalar(10, 200, 30))};
+  const std::vector<cv::Mat> kinds = DegenerateFrames();
   for (const cv::Mat& frame : kinds) {
     for (const int count : {1, 2, 16}) {
-      HeadInput input;
-      for (int i = 0; i < count; ++i) {
-        input.frames.push_back(frame);
-        input.full_frames.push_back(frame);
-        input.times_s.push_back(0.5 * i);
-      }
+      HeadInput input = RepeatFrame(frame, count);
       input.meta = &meta;
-      input.crop = cv::Rect(0, 0, frame.cols, frame.rows);
       input.analysis_scale = 0.5;
       auto out = head_.Run(input);
       ASSERT_TRUE(out.ok()) << out.status().ToString();

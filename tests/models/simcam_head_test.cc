@@ -163,18 +163,10 @@ TEST_F(SimcamHeadTest, WindowsForwardAndReversed) {
 }
 
 TEST_F(SimcamHeadTest, DegenerateInputsAreSane) {
-  const std::vector<cv::Mat> kinds = {cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(0)),
-                                      cv::Mat(360, 640, CV_8UC3, cv::Scalar::all(128)),
-                                      cv::Mat(16, 16, CV_8UC3, cv::Scalar(10, 200, 30))};
+  const std::vector<cv::Mat> kinds = DegenerateFrames();
   for (const cv::Mat& frame : kinds) {
     for (const int count : {1, 2, 16}) {
-      HeadInput input;
-      for (int i = 0; i < count; ++i) {
-        input.frames.push_back(frame);
-        input.full_frames.push_back(frame);
-        input.times_s.push_back(0.5 * i);
-      }
-      input.crop = cv::Rect(0, 0, frame.cols, frame.rows);
+      HeadInput input = RepeatFrame(frame, count);
       const HeadOutput out = RunOn(input);
       // One frame: nothing to compare; several identical frames: still.
       EXPECT_EQ(out.label, count == 1 ? "normal_video" : "static_video")
