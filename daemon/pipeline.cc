@@ -32,6 +32,7 @@ struct Pipeline::Item {
   bool abandoned = false;  // the grace is over: released, not processed
   std::string local_path;
   std::string source_tier;
+  std::shared_ptr<const void> pin;  // keeps a cached copy in place until decoded
   std::map<std::string, double> stage_ms;
   models::SampledVideo video;
   nlohmann::json info = nlohmann::json::object();
@@ -53,6 +54,19 @@ nlohmann::json ParseInfo(const std::string& text) {
   nlohmann::json info = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (info.is_discarded()) return text;
   return info;
+}
+
+// What the fetch stage asks the reader for: the row's bucket and path, and whether its info
+// allows the distributed cache ({"use_alluxio": false} skips it).
+storage::ObjectRef RefForRow(const storage::InputRow& row) {
+  storage::ObjectRef ref{row.oss_bucket, row.video_path};
+  nlohmann::json info = ParseInfo(row.info_json);
+  if (info.is_string()) info = ParseInfo(info.get<std::string>());  // seed rows: info as a string
+  if (info.is_object()) {
+    const auto it = info.find("use_alluxio");
+    if (it != info.end() && it->is_boolean()) ref.use_dcache = it->get<bool>();
+  }
+  return ref;
 }
 
 }  // namespace
@@ -358,12 +372,13 @@ void Pipeline::FetchLoop() {
       } else if (SecondsUntil(item->deadline) <= 0) {
         Finish(item.get(), Status(ErrorCode::kTimeout, "per-video deadline passed"), "fetch");
       } else {
-        auto fetched = hooks_.reader->Fetch(item->flight->lease.row.video_path);
+        auto fetched = hooks_.reader->Fetch(RefForRow(item->flight->lease.row));
         if (!fetched.ok()) {
           Finish(item.get(), fetched.status(), "fetch");
         } else {
           item->local_path = fetched->local_path;
           item->source_tier = fetched->source_tier;
+          item->pin = std::move(fetched->pin);
         }
       }
       item->stage_ms["fetch"] = watch.ElapsedMillis();
@@ -385,6 +400,7 @@ void Pipeline::DecodeLoop() {
       options.limits.open_deadline_s = std::min(options.limits.open_deadline_s, remaining);
       models::SampledVideo video = hooks_.sample ? hooks_.sample(item->local_path, options)
                                                  : models::SampleVideo(item->local_path, options);
+      item->pin.reset();  // decoded: the cache may evict the file now
       for (const auto& [stage, ms] : video.stage_ms) item->stage_ms[stage] = ms;
       if (!video.status.ok()) {
         item->info = std::move(video.info);

@@ -40,7 +40,7 @@ ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter, storag
   outcome.config_hash = config_hash;
 
   common::Stopwatch watch;
-  auto fetched = reader->Fetch(input);
+  auto fetched = reader->Fetch(storage::ObjectRef{"", input});
   outcome.stage_ms["fetch"] = watch.ElapsedMillis();
   if (!fetched.ok()) {
     outcome.status = fetched.status().WithStage("fetch");

@@ -1,6 +1,7 @@
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
-#include <sys/stat.h>
 
 #include "storage/reader.h"
 
@@ -9,8 +10,8 @@ namespace vsieve::storage {
 using common::ErrorCode;
 using common::Status;
 
-common::StatusOr<FetchedObject> LocalReader::Fetch(const std::string& uri) {
-  std::string path = uri;
+common::StatusOr<FetchedObject> LocalReader::Fetch(const ObjectRef& ref) {
+  std::string path = ref.key;
   constexpr std::string_view kFileScheme = "file://";
   if (path.rfind(kFileScheme, 0) == 0) path = path.substr(kFileScheme.size());
   if (path.empty()) return Status(ErrorCode::kInvalidArgument, "empty path");
@@ -28,7 +29,11 @@ common::StatusOr<FetchedObject> LocalReader::Fetch(const std::string& uri) {
   }
   if (!S_ISREG(st.st_mode)) return Status(ErrorCode::kObjectNotFound, path + ": not a file");
   if (st.st_size == 0) return Status(ErrorCode::kInputEmpty, path + ": file is empty");
-  return FetchedObject{path, "local", static_cast<long long>(st.st_size)};
+  FetchedObject object;
+  object.local_path = path;
+  object.source_tier = "local";
+  object.size_bytes = static_cast<long long>(st.st_size);
+  return object;
 }
 
 }  // namespace vsieve::storage

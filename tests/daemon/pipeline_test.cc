@@ -60,9 +60,13 @@ PipelineHooks InstantHooks() {
 class StubReader : public storage::Reader {
  public:
   explicit StubReader(common::Status status) : status_(std::move(status)) {}
-  common::StatusOr<storage::FetchedObject> Fetch(const std::string& uri) override {
+  common::StatusOr<storage::FetchedObject> Fetch(const storage::ObjectRef& ref) override {
     if (!status_.ok()) return status_;
-    return storage::FetchedObject{uri, "local", 1};
+    storage::FetchedObject object;
+    object.local_path = ref.key;
+    object.source_tier = "local";
+    object.size_bytes = 1;
+    return object;
   }
 
  private:
