@@ -74,7 +74,6 @@ class AdminDaemonTest : public ::testing::Test {
     EXPECT_FALSE(address.empty()) << daemon.Log();
     if (address.empty()) return "";
     EXPECT_TRUE(WaitAllFinished(address, 4)) << daemon.Log();
-    std::this_thread::sleep_for(300ms);  // a heartbeat or two; the rows are written already
     const HttpReply metrics = HttpGet(address, "/metrics");
     EXPECT_EQ(metrics.status, 200);
     daemon.process().Signal(SIGTERM);
