@@ -44,7 +44,9 @@ bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
 
 void SendJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
+  // Invalid UTF-8 (a video id from a CSV import, a raw URL byte) is replaced, never thrown.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
+                  "application/json");
 }
 
 void SendError(httplib::Response& res, int status, std::string_view kind, std::string message) {

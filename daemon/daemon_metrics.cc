@@ -94,7 +94,8 @@ const std::vector<std::string>& MetricStages() {
 }
 
 void RecordVideoWritten(bool succeeded, std::string_view error_code) {
-  const std::string code = succeeded || error_code.empty() ? "OK" : std::string(error_code);
+  std::string code = succeeded ? "OK" : std::string(error_code);
+  if (code.empty()) code = "UNKNOWN";
   common::MetricsRegistry::Global()
       .GetCounter("vsieve_videos_processed_total",
                   "Result rows written, by outcome (done or failed) and error code (OK when "

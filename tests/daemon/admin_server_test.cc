@@ -311,6 +311,9 @@ TEST_F(AdminServerTest, GetVideoUsesTheTableParameterAnd404sUnknownIds) {
   EXPECT_NE(reply.Json().value("message", "").find("v1"), std::string::npos);
   EXPECT_EQ(HttpGet(address_, "/v1/videos/v1?table=t1").status, 200);
   EXPECT_EQ(HttpGet(address_, "/v1/videos/nope").status, 404);
+  reply = HttpGet(address_, "/v1/videos/%FF%FE");  // not UTF-8: still a JSON 404
+  EXPECT_EQ(reply.status, 404) << reply.body;
+  EXPECT_EQ(reply.Json()["error"], "not_found") << reply.body;
   reply = HttpGet(address_, "/v1/videos/a%2Fb%20c");
   EXPECT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(reply.Json()["video_id"], "a/b c");
