@@ -140,6 +140,16 @@ int RunCli(int argc, char** argv) {
                       "Lease owner suffix (default: an id kept in <db>.owner); give each daemon "
                       "on one host its own");
   run_cmd->add_option("--log-file", run_log_file, "Log to this file (SIGHUP reopens it)");
+  AdminConfig run_admin;
+  run_cmd->add_option("--admin-listen", run_admin.listen,
+                      "Admin HTTP API address HOST:PORT (default 127.0.0.1:9464; port 0 = any "
+                      "free port, logged; 'off' = none)");
+  run_cmd
+      ->add_option("--admin-token-file", run_admin.token_file,
+                   "File whose first line is the bearer token POST /v1/videos requires")
+      ->check(CLI::ExistingFile);
+  run_cmd->add_option("--admin-address-file", run_admin.address_file,
+                      "Write the admin API's bound HOST:PORT here once listening");
   // Each overrides the [pipeline], [store] or [devices] key of the same name (underscores for
   // dashes); etc/vsieve.example.toml gives the defaults.
   const std::pair<const char*, const char*> int_flags[] = {
@@ -190,6 +200,12 @@ int RunCli(int argc, char** argv) {
     if (!run_store.empty()) config.store.url = run_store;
     if (!run_tables.empty()) config.pipeline.tables = run_tables;
     if (!run_log_file.empty()) config.pipeline.log_file = run_log_file;
+    if (run_cmd->count("--admin-listen") > 0) {
+      config.admin.listen = run_admin.listen;
+      config.admin.listen_set = true;
+    }
+    if (!run_admin.token_file.empty()) config.admin.token_file = run_admin.token_file;
+    if (!run_admin.address_file.empty()) config.admin.address_file = run_admin.address_file;
     PipelineConfig& p = config.pipeline;
     const auto flag_int = [&](const char* name, int* field) {
       if (run_cmd->count(std::string("--") + name) > 0) *field = run_ints[name];

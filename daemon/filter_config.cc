@@ -5,6 +5,8 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "daemon/admin_server.h"
+
 namespace vsieve::daemon {
 namespace {
 
@@ -130,12 +132,21 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(
         Read(*t, "devices", "borrow_timeout_seconds", &d.borrow_timeout_seconds));
   }
+  if (const toml::table* t = root["admin"].as_table()) {
+    auto& a = config->admin;
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "admin", {"listen", "token_file", "address_file"}));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "admin", "listen", &a.listen));
+    a.listen_set = a.listen_set || t->contains("listen");
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "admin", "token_file", &a.token_file));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "admin", "address_file", &a.address_file));
+  }
   return Status::Ok();
 }
 
 Status LoadSections(const toml::table& root, FilterConfig* config) {
   VSIEVE_RETURN_IF_ERROR(CheckKeys(
-      root, "", {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices"}));
+      root, "",
+      {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices", "admin"}));
   auto& opt = config->options;
   for (const auto& [name, node] : root) {
     if (!node.is_table()) {
@@ -279,6 +290,10 @@ common::Status ValidateServiceConfig(const FilterConfig& config) {
   }
   VSIEVE_RETURN_IF_ERROR(AtLeast("devices.instances", d.instances, 1));
   VSIEVE_RETURN_IF_ERROR(Positive("devices.borrow_timeout_seconds", d.borrow_timeout_seconds));
+  if (AdminEnabled(config.admin.listen)) {
+    auto listen = ParseListenAddress(config.admin.listen);
+    if (!listen.ok()) return KeyError("admin.listen", listen.status().message());
+  }
   return Status::Ok();
 }
 

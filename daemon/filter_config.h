@@ -42,8 +42,16 @@ struct DeviceConfig {
   double borrow_timeout_seconds = 300;
 };
 
+// [admin]: the admin HTTP API of `vsieve run` (daemon/admin_server.h).
+struct AdminConfig {
+  std::string listen = "127.0.0.1:9464";  // HOST:PORT; port 0 = any free port; "off" or "" = none
+  bool listen_set = false;  // given by the file or a flag: an address that cannot be bound is fatal
+  std::string token_file;   // bearer token for POST; "" = POST only from loopback addresses
+  std::string address_file;  // "" = none; else the bound HOST:PORT is written there
+};
+
 // The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
-// [log], [store], [pipeline] and [devices] (see etc/vsieve.example.toml). Unknown keys and
+// [log], [store], [pipeline], [devices] and [admin] (see etc/vsieve.example.toml). Unknown keys and
 // out-of-range values are errors that name the key. Flags are applied after the file.
 struct FilterConfig {
   models::FilterOptions options;
@@ -52,6 +60,7 @@ struct FilterConfig {
   StoreConfig store;
   PipelineConfig pipeline;
   DeviceConfig devices;
+  AdminConfig admin;
 };
 
 // The model search folders used when none is configured: ./vsieve-models (what the setup script
@@ -64,9 +73,9 @@ common::Status LoadFilterConfig(const std::string& path, FilterConfig* config);
 // Range checks for every option; errors name the key.
 common::Status ValidateFilterOptions(const models::FilterOptions& options);
 
-// Range checks for [store], [pipeline] and [devices] (LoadFilterConfig() runs them; call again
-// after applying flags). Errors: kInvalidArgument naming the key, e.g.
-// "config key 'pipeline.workers': must be at least 1".
+// Range checks for [store], [pipeline], [devices] and [admin] (LoadFilterConfig() runs them; call
+// again after applying flags). Errors: kInvalidArgument naming the key, e.g. "config key
+// 'pipeline.workers': must be at least 1".
 common::Status ValidateServiceConfig(const FilterConfig& config);
 
 // Fills config->options.models from config->model_dirs.

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/stopwatch.h"
+#include "daemon/daemon_metrics.h"
 #include "daemon/result_row.h"
 
 namespace vsieve::daemon {
@@ -144,6 +145,11 @@ PipelineSnapshot Pipeline::Snapshot() const {
                           {"decode", static_cast<int64_t>(decode_queue_.size())},
                           {"analyze", static_cast<int64_t>(analyze_queue_.size())},
                           {"write", static_cast<int64_t>(write_queue_.size())}};
+  snapshot.queue_capacity = {{"fetch", static_cast<int64_t>(fetch_queue_.capacity())},
+                             {"decode", static_cast<int64_t>(decode_queue_.capacity())},
+                             {"analyze", static_cast<int64_t>(analyze_queue_.capacity())},
+                             {"write", static_cast<int64_t>(write_queue_.capacity())}};
+  snapshot.heartbeats = heartbeats_.load();
   if (pool_ != nullptr) snapshot.devices = pool_->Counters();
   snapshot.elapsed_s = std::chrono::duration<double>(Clock::now() - started_).count();
   std::lock_guard lock(mutex_);
@@ -154,6 +160,7 @@ PipelineSnapshot Pipeline::Snapshot() const {
 }
 
 void Pipeline::AddStageMs(const std::map<std::string, double>& stage_ms) {
+  RecordStageTimes(stage_ms);
   std::lock_guard lock(mutex_);
   for (const auto& [stage, ms] : stage_ms) stage_ms_total_[stage] += ms;
 }
@@ -501,6 +508,7 @@ void Pipeline::WriteLoop() {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (written.ok() && i < written->size() && (*written)[i]) {
         (batch[i].succeeded ? done_ : failed_).fetch_add(1);
+        RecordVideoWritten(batch[i].succeeded, batch[i].error_code);
       } else if (written.ok()) {
         lost_leases_.fetch_add(1);
         spdlog::warn("run: lease_lost: result of {} dropped", batch[i].lease.row.video_id);
@@ -595,7 +603,9 @@ void Pipeline::HeartbeatLoop() {
       auto alive = store_->Heartbeat(flight->lease, lease_seconds_);
       if (!alive.ok()) {
         spdlog::warn("run: heartbeat failed: {}", alive.status().ToString());
-      } else if (!*alive) {
+      } else if (*alive) {
+        heartbeats_.fetch_add(1);
+      } else {
         std::lock_guard lock(mutex_);
         // A row written since the copy was taken is not lost, only finished.
         if (in_flight_.count(flight->lease.row_id) != 0) {

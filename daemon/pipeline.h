@@ -53,6 +53,10 @@ struct PipelineSnapshot {
   std::vector<models::DeviceCounters> devices;
   double elapsed_s = 0;
   bool stopping = false;
+
+  // For metrics (daemon/daemon_metrics.h).
+  std::map<std::string, int64_t> queue_capacity;  // the queues of queue_depth, their capacities
+  int64_t heartbeats = 0;                         // heartbeats that extended a lease
 };
 
 // The daemon's bounded producer/consumer pipeline (DESIGN.md, "Data flow"):
@@ -70,7 +74,8 @@ struct PipelineSnapshot {
 // built) times, the borrowed instance's device, the config hash and stage_ms for fetch, decode,
 // regions, heads and write (the time the finished video waited for the writer). A video past
 // video_deadline_seconds (fetch to result; the decode deadline is cut to what is left) is a
-// TIMEOUT row.
+// TIMEOUT row. Every written row is also counted in the process's metrics, with its stage
+// times (daemon/daemon_metrics.h).
 //
 // Ownership: the store is borrowed and must outlive the pipeline. Thread-safety: Run() is called
 // once, from one thread; RequestStop() and Snapshot() are safe from any thread at any time.
@@ -150,6 +155,7 @@ class Pipeline {
 
   std::atomic<int64_t> claimed_{0}, done_{0}, failed_{0}, retried_{0}, released_{0},
       lost_leases_{0};
+  std::atomic<int64_t> heartbeats_{0};
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -14,6 +14,8 @@
 #include <random>
 #include <thread>
 
+#include "daemon/admin_server.h"
+#include "daemon/daemon_metrics.h"
 #include "daemon/pipeline.h"
 #include "storage/table_store.h"
 
@@ -135,6 +137,13 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
     spdlog::error("{}", owner.status().ToString());
     return 2;
   }
+  // The admin API answers /healthz at once and /readyz 503 until the pipeline is built.
+  auto admin = StartConfiguredAdmin(config, store->get());
+  if (!admin.ok()) {
+    spdlog::error("{}", admin.status().ToString());
+    return 2;
+  }
+  RegisterProcessMetrics(&common::MetricsRegistry::Global());
   PipelineOptions options;
   options.config = config;
   options.owner = *owner;
@@ -146,6 +155,9 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
   }
   spdlog::info("run: owner {}, store {}, {} workers, {} instances", *owner, config.store.url,
                config.pipeline.workers, config.devices.instances);
+  PipelineCollectors collectors(&common::MetricsRegistry::Global(), pipeline->get(), store->get(),
+                                config.pipeline.tables);
+  if (*admin != nullptr) (*admin)->SetReadiness(Readiness::kReady);
 
   std::atomic<bool> finished{false};
   std::thread signal_thread([&] {
@@ -163,6 +175,7 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
         const double grace = stops == 1 ? config.pipeline.grace_seconds : 0.0;
         spdlog::info("run: {} received: stopping, grace {:.1f} s",
                      signal == SIGTERM ? "SIGTERM" : "SIGINT", grace);
+        if (*admin != nullptr) (*admin)->SetReadiness(Readiness::kDraining);
         (*pipeline)->RequestStop(grace);
       }
     }
@@ -171,6 +184,10 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
   const Status status = (*pipeline)->Run();
   finished = true;
   signal_thread.join();
+  if (*admin != nullptr) {
+    (*admin)->SetReadiness(Readiness::kDraining);
+    (*admin)->Stop();
+  }
   spdlog::default_logger()->flush();
   if (!status.ok()) {
     spdlog::error("run: {}", status.ToString());
