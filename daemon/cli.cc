@@ -109,6 +109,11 @@ int RunCli(int argc, char** argv) {
   probe.jobs = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   probe_cmd->add_option("-j,--jobs", probe.jobs, "Videos filtered at once (default: CPU count)")
       ->check(CLI::Range(1, 256));
+  probe_cmd->add_option("--trace", probe.trace_path,
+                        "Write a Chrome trace-event JSON of per-video stage spans (open it in "
+                        "Perfetto or chrome://tracing)");
+  probe_cmd->add_option("--stage-csv", probe.stage_csv_path,
+                        "Write seed 004's per-step latency CSV, one line per video");
   AddFilterFlags(probe_cmd, &probe_flags);
 
   FilterFlags validate_flags;
@@ -150,6 +155,17 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   run_cmd->add_option("--admin-address-file", run_admin.address_file,
                       "Write the admin API's bound HOST:PORT here once listening");
+  run_cmd->add_option("--trace", run.trace_path,
+                      "Write a Chrome trace-event JSON of pipeline spans per video, stage and "
+                      "thread (Perfetto, chrome://tracing); closed valid after the drain");
+  run_cmd->add_option("--stage-csv", run.stage_csv_path,
+                      "Write seed 004's per-step latency CSV (read/prep/exec ms), one line per "
+                      "result row");
+  std::string run_core_bind;
+  run_cmd->add_flag("--core-bind{auto}", run_core_bind,
+                    "Pin the decode and analysis pools to CPUs ([pipeline] core_bind): alone = "
+                    "auto (disjoint shares of the allowed CPUs); --core-bind=off, or per pool "
+                    "--core-bind='decode=0;workers=1-3;fetch=4'");
   // Each overrides the [pipeline], [store] or [devices] key of the same name (underscores for
   // dashes); etc/vsieve.example.toml gives the defaults.
   const std::pair<const char*, const char*> int_flags[] = {
@@ -206,6 +222,9 @@ int RunCli(int argc, char** argv) {
     }
     if (!run_admin.token_file.empty()) config.admin.token_file = run_admin.token_file;
     if (!run_admin.address_file.empty()) config.admin.address_file = run_admin.address_file;
+    if (run_cmd->count("--core-bind") > 0) {
+      config.pipeline.core_bind = run_core_bind == "off" ? "" : run_core_bind;
+    }
     PipelineConfig& p = config.pipeline;
     const auto flag_int = [&](const char* name, int* field) {
       if (run_cmd->count(std::string("--") + name) > 0) *field = run_ints[name];

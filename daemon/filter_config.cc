@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "daemon/admin_server.h"
+#include "daemon/core_bind.h"
 
 namespace vsieve::daemon {
 namespace {
@@ -104,7 +105,7 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
                   {"tables", "download_threads", "decode_threads", "workers", "queue_depth",
                    "claim_batch", "write_batch", "write_interval_seconds", "video_deadline_seconds",
                    "max_attempts", "backoff_base_seconds", "backoff_cap_seconds", "grace_seconds",
-                   "heartbeat_seconds", "log_file"}));
+                   "heartbeat_seconds", "log_file", "core_bind"}));
     VSIEVE_RETURN_IF_ERROR(ReadStrings(*t, "pipeline", "tables", &p.tables));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "download_threads", &p.download_threads));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "decode_threads", &p.decode_threads));
@@ -122,6 +123,7 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "grace_seconds", &p.grace_seconds));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "heartbeat_seconds", &p.heartbeat_seconds));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "log_file", &p.log_file));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "core_bind", &p.core_bind));
   }
   if (const toml::table* t = root["devices"].as_table()) {
     auto& d = config->devices;
@@ -278,6 +280,7 @@ common::Status ValidateServiceConfig(const FilterConfig& config) {
   if (p.heartbeat_seconds >= config.store.lease_seconds) {
     return KeyError("pipeline.heartbeat_seconds", "must be less than store.lease_seconds");
   }
+  VSIEVE_RETURN_IF_ERROR(CheckCoreBindSpec(p.core_bind));
   const auto& d = config.devices;
   if (d.list.empty()) return KeyError("devices.list", "must name at least one device");
   for (const std::string& device : d.list) {

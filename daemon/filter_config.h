@@ -32,6 +32,7 @@ struct PipelineConfig {
   double grace_seconds = 30;     // SIGTERM: time for in-flight videos to finish
   double heartbeat_seconds = 0;  // 0 = lease_seconds / 3
   std::string log_file;          // "" = stderr; SIGHUP reopens it
+  std::string core_bind;         // "" = off, "auto", or "decode=0-1;workers=2-3" (core_bind.h)
 };
 
 // [devices]: where models run; "cpu:N" here ("cuda:N", "npu:N" are refused with a clear error

@@ -16,7 +16,10 @@
 
 #include "daemon/admin_server.h"
 #include "daemon/daemon_metrics.h"
+#include "common/trace.h"
 #include "daemon/pipeline.h"
+#include "daemon/stage_csv.h"
+#include "daemon/systemd_notify.h"
 #include "storage/table_store.h"
 
 namespace vsieve::daemon {
@@ -127,6 +130,38 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
     }
   }
 
+  std::unique_ptr<common::TraceRecorder> trace;
+  if (!run.trace_path.empty()) {
+    auto opened = common::TraceRecorder::Open(run.trace_path, "vsieve run");
+    if (!opened.ok()) {
+      spdlog::error("{}", opened.status().message());
+      return 2;
+    }
+    trace = std::move(opened).value();
+  }
+  std::unique_ptr<StageCsvWriter> stage_csv;
+  if (!run.stage_csv_path.empty()) {
+    auto opened = StageCsvWriter::Open(run.stage_csv_path);
+    if (!opened.ok()) {
+      spdlog::error("{}", opened.status().message());
+      return 2;
+    }
+    stage_csv = std::move(opened).value();
+  }
+
+  const SystemdNotifier systemd = SystemdNotifier::FromEnvironment();
+  ServiceNotifier::Options notify_options;
+  notify_options.watchdog = systemd.watchdog();
+  notify_options.stuck_after = ServiceNotifier::StuckAfter(config.pipeline.video_deadline_seconds);
+  ServiceNotifier service(notify_options,
+                          [systemd](const std::string& state) { return systemd.Send(state); });
+  if (systemd.enabled()) {
+    spdlog::info("run: systemd notification socket set; watchdog {}",
+                 systemd.watchdog().count() > 0
+                     ? fmt::format("every {:.1f} s", systemd.watchdog().count() / 1e6)
+                     : std::string("off"));
+  }
+
   auto store = storage::TableStore::Open(config.store.url);
   if (!store.ok()) {
     spdlog::error("cannot open store {}: {}", config.store.url, store.status().ToString());
@@ -148,6 +183,12 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
   options.config = config;
   options.owner = *owner;
   options.until_idle = run.until_idle;
+  options.stage_csv = stage_csv.get();
+  if (systemd.enabled()) {
+    options.on_tick = [&service](const PipelineSnapshot& snapshot) {
+      service.Tick(snapshot, std::chrono::steady_clock::now());
+    };
+  }
   auto pipeline = Pipeline::Create(std::move(options), store->get());
   if (!pipeline.ok()) {
     spdlog::error("cannot start the pipeline: {}", pipeline.status().ToString());
@@ -166,10 +207,13 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
     while (!finished.load()) {
       const int signal = sigtimedwait(&signals, nullptr, &poll);
       if (signal == SIGHUP) {
+        service.Reloading();
         if (log.active()) {
           if (Status status = log.Reopen(); !status.ok()) spdlog::error("{}", status.message());
         }
         spdlog::info("run: SIGHUP: log reopened");
+        service.Reloaded("log reopened; " +
+                         ServiceNotifier::ProgressText((*pipeline)->Snapshot(), 0.0));
       } else if (signal == SIGTERM || signal == SIGINT) {
         ++stops;
         const double grace = stops == 1 ? config.pipeline.grace_seconds : 0.0;
@@ -177,11 +221,32 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
                      signal == SIGTERM ? "SIGTERM" : "SIGINT", grace);
         if (*admin != nullptr) (*admin)->SetReadiness(Readiness::kDraining);
         (*pipeline)->RequestStop(grace);
+        if (systemd.enabled()) {
+          service.Stopping(fmt::format("stopping: draining {} in flight, grace {:.0f} s",
+                                       (*pipeline)->Snapshot().in_flight, grace));
+        }
       }
     }
   });
 
+  common::TraceRecorder::Install(trace.get());
+  if (trace != nullptr) trace->NameThread("main", -1);
   const Status status = (*pipeline)->Run();
+  common::TraceRecorder::Install(nullptr);
+  if (trace != nullptr) {
+    const int64_t events = trace->events();
+    const int64_t dropped = trace->dropped();
+    if (Status closed = trace->Close(); !closed.ok()) {
+      spdlog::error("run: {}", closed.message());
+    } else {
+      spdlog::info("run: trace written to {} ({} events, {} dropped)", run.trace_path, events,
+                   dropped);
+    }
+  }
+  if (stage_csv != nullptr) {
+    if (Status closed = stage_csv->Close(); !closed.ok())
+      spdlog::error("run: {}", closed.message());
+  }
   finished = true;
   signal_thread.join();
   if (*admin != nullptr) {

@@ -84,6 +84,7 @@ backoff_cap_seconds = 60
 grace_seconds = 10
 heartbeat_seconds = 5
 log_file = "vsieve.log"
+core_bind = "decode=0;workers=1-3"
 [devices]
 list = ["cpu:0", "cpu:1"]
 instances = 3
@@ -109,6 +110,7 @@ borrow_timeout_seconds = 20
   EXPECT_DOUBLE_EQ(p.grace_seconds, 10);
   EXPECT_DOUBLE_EQ(p.heartbeat_seconds, 5);
   EXPECT_EQ(p.log_file, "vsieve.log");
+  EXPECT_EQ(p.core_bind, "decode=0;workers=1-3");
   EXPECT_EQ(config.devices.list, (std::vector<std::string>{"cpu:0", "cpu:1"}));
   EXPECT_EQ(config.devices.instances, 3);
   EXPECT_DOUBLE_EQ(config.devices.borrow_timeout_seconds, 20);
@@ -140,6 +142,9 @@ TEST(FilterConfigTest, ServiceSectionErrorsNameTheKey) {
       {"[pipeline]\nvideo_deadline_seconds = 0\n", "pipeline.video_deadline_seconds"},
       {"[pipeline]\nbackoff_cap_seconds = 0.5\n", "pipeline.backoff_cap_seconds"},
       {"[pipeline]\nheartbeat_seconds = 60\n", "pipeline.heartbeat_seconds"},
+      {"[pipeline]\ncore_bind = 1\n", "pipeline.core_bind"},
+      {"[pipeline]\ncore_bind = \"yes\"\n", "pipeline.core_bind"},
+      {"[pipeline]\ncore_bind = \"gpu=0\"\n", "pipeline.core_bind"},
       {"[devices]\nlist = []\n", "devices.list"},
       {"[devices]\nlist = [\"gpu\"]\n", "devices.list"},
       {"[devices]\ninstances = 0\n", "devices.instances"},
