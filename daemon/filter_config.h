@@ -1,7 +1,9 @@
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -42,6 +44,13 @@ struct DeviceConfig {
   double borrow_timeout_seconds = 300;
 };
 
+// [cache]: the local disk cache in front of the remote tiers (used only when tiers are
+// configured). `dir` is relative to the working directory unless absolute.
+struct CacheConfig {
+  std::string dir = "cache";
+  int64_t max_bytes = 50LL << 30;  // "50GiB"
+};
+
 // The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
 // [log], [store], [pipeline] and [devices] (see etc/vsieve.example.toml). Unknown keys and
 // out-of-range values are errors that name the key. Flags are applied after the file.
@@ -52,6 +61,7 @@ struct FilterConfig {
   StoreConfig store;
   PipelineConfig pipeline;
   DeviceConfig devices;
+  CacheConfig cache;
 };
 
 // The model search folders used when none is configured: ./vsieve-models (what the setup script
@@ -60,6 +70,11 @@ std::vector<std::string> DefaultModelDirs();
 
 // Reads a TOML file into `config`. Errors: kInvalidArgument naming the file, key and reason.
 common::Status LoadFilterConfig(const std::string& path, FilterConfig* config);
+
+// Parses a byte size: a plain count ("1048576") or a number with a unit, binary (KiB, MiB, GiB,
+// TiB) or decimal (B, KB, MB, GB, TB), case-insensitive, optional space ("512MiB", "1.5 GB").
+// Errors: kInvalidArgument for anything else, a size under 1 byte, or one past 2^63-1.
+common::StatusOr<int64_t> ParseByteSize(std::string_view text);
 
 // Range checks for every option; errors name the key.
 common::Status ValidateFilterOptions(const models::FilterOptions& options);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/stopwatch.h"
+#include "daemon/reader_factory.h"
 #include "daemon/result_row.h"
 #include "storage/reader.h"
 
@@ -33,14 +34,16 @@ struct ProbedRow {
 
 // Filters one input into its output row. Never throws for a bad video.
 ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter, storage::Reader* reader,
-                   const std::string& config_hash, int jobs, bool pretty) {
+                   bool tiers, const std::string& config_hash, int jobs, bool pretty) {
   RowOutcome outcome;
   outcome.start_time = std::chrono::system_clock::now();
   outcome.device_info = DeviceInfo(jobs);
   outcome.config_hash = config_hash;
 
   common::Stopwatch watch;
-  auto fetched = reader->Fetch(storage::ObjectRef{"", input});
+  const auto ref = ProbeInputRef(input, tiers);
+  auto fetched =
+      ref.ok() ? reader->Fetch(*ref) : common::StatusOr<storage::FetchedObject>(ref.status());
   outcome.stage_ms["fetch"] = watch.ElapsedMillis();
   if (!fetched.ok()) {
     outcome.status = fetched.status().WithStage("fetch");
@@ -55,7 +58,8 @@ ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter, storag
 
   InputRow row;
   row.video_id = input;
-  row.video_path = input;
+  row.oss_bucket = ref.ok() ? ref->bucket : "";
+  row.video_path = ref.ok() ? ref->key : input;
   const nlohmann::json json = BuildOutputRow(row, outcome);
   return {pretty ? json.dump(2) : json.dump(), outcome.status.ok()};
 }
@@ -71,6 +75,14 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
   if (jobs >= static_cast<int>(std::max(1U, std::thread::hardware_concurrency()))) {
     cv::setNumThreads(1);
   }
+
+  // The fetch tiers (a LocalReader without [[tiers]]), shared by the workers.
+  auto reader = MakeReader(config);
+  if (!reader.ok()) {
+    spdlog::error("cannot set up the fetch tiers: {}", reader.status().ToString());
+    return 2;
+  }
+  const bool tiers = HasTiers(config);
 
   // Load every worker's models before starting, so a bad model fails fast and once.
   std::vector<std::unique_ptr<models::VideoFilter>> filters;
@@ -107,11 +119,10 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
   std::vector<std::thread> workers;
   for (int w = 0; w < jobs; ++w) {
     workers.emplace_back([&, w] {
-      storage::LocalReader reader;
       for (int k = next.fetch_add(1); k < total; k = next.fetch_add(1)) {
         const int i = order[k];
-        ProbedRow row =
-            ProbeOne(probe.inputs[i], filters[w].get(), &reader, config_hash, jobs, probe.pretty);
+        ProbedRow row = ProbeOne(probe.inputs[i], filters[w].get(), reader->get(), tiers,
+                                 config_hash, jobs, probe.pretty);
         if (!row.ok) failed.fetch_add(1);
         {
           std::lock_guard lock(mutex);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "daemon/pipeline.h"
+#include "daemon/reader_factory.h"
 #include "storage/table_store.h"
 
 namespace vsieve::daemon {
@@ -135,11 +136,18 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
     spdlog::error("{}", owner.status().ToString());
     return 2;
   }
+  auto reader = MakeReader(config);
+  if (!reader.ok()) {
+    spdlog::error("cannot set up the fetch tiers: {}", reader.status().ToString());
+    return 2;
+  }
   PipelineOptions options;
   options.config = config;
   options.owner = *owner;
   options.until_idle = run.until_idle;
-  auto pipeline = Pipeline::Create(std::move(options), store->get());
+  PipelineHooks hooks;
+  hooks.reader = std::move(reader).value();
+  auto pipeline = Pipeline::Create(std::move(options), store->get(), std::move(hooks));
   if (!pipeline.ok()) {
     spdlog::error("cannot start the pipeline: {}", pipeline.status().ToString());
     return 2;
