@@ -414,17 +414,20 @@ Status DiskCache::Start() {
         ref.key += segment + "/";
       }
       if (ok && !ref.key.empty()) ref.key.pop_back();  // the last '/'
-      auto rel = ok && !ref.key.empty()
-                     ? RelativePath(ref)
-                     : StatusOr<std::string>(Status(ErrorCode::kInternal, "bad"));
-      if (!rel.ok() || *rel != rel_to_tier.string()) {
+      // Only what RelativePath() would produce for the decoded ref is the cache's.
+      ok = ok && !ref.key.empty();
+      if (ok) {
+        const StatusOr<std::string> rel = RelativePath(ref);
+        ok = rel.ok() && *rel == rel_to_tier.string();
+      }
+      if (!ok) {
         spdlog::warn("disk cache: ignoring {} (not a cache file)", it->path().string());
         continue;
       }
       struct stat st {};
       if (::stat(it->path().c_str(), &st) != 0 || st.st_size == 0) continue;
       Found f;
-      f.entry.rel = tier + "/" + *rel;
+      f.entry.rel = tier + "/" + rel_to_tier.string();
       f.entry.map_key = MapKey(ref);
       f.entry.source_tier = tier;
       f.entry.size_bytes = st.st_size;
@@ -638,7 +641,10 @@ StatusOr<CachedObject> DiskCache::Fetch(const ObjectRef& ref, const Fill& fill) 
       CacheMetrics().shared.Inc();
       std::shared_ptr<Flight> shared = running->second;
       flight_done_.wait(lock, [&] { return shared->done; });
-      return *shared->result;
+      StatusOr<CachedObject> result = *shared->result;
+      lock.unlock();
+      shared.reset();  // outside the lock: dropping a pin takes it
+      return result;
     }
     flight = std::make_shared<Flight>();
     flights_[map_key] = flight;

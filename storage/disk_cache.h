@@ -88,7 +88,8 @@ class DiskCache : public std::enable_shared_from_this<DiskCache> {
   // `fill` with a fresh sink and commits what it wrote. Blocks for the download. Errors: those of
   // `fill` (its sink is then aborted), kInvalidArgument for a bad key, kInputEmpty when nothing
   // was written, kFetchFailed when the sink refuses the bytes (larger than max_bytes: not
-  // retryable; everything pinned: retryable), kInternal when the file cannot be committed.
+  // retryable; everything pinned: retryable) or a file operation fails (write, fsync, rename:
+  // retryable).
   common::StatusOr<CachedObject> Fetch(const ObjectRef& ref, const Fill& fill);
 
   const std::string& dir() const { return dir_; }
@@ -101,17 +102,18 @@ class DiskCache : public std::enable_shared_from_this<DiskCache> {
 
  private:
   class Sink;
+  // Entries and flights live in the containers below and are guarded by mutex_ with them.
   struct Entry {
     std::string rel;      // "<tier>/<bucket dir>/<encoded key>"
     std::string map_key;  // bucket + '\0' + key
     std::string source_tier;
     int64_t size_bytes = 0;
-    int pins = 0;
+    int pins = 0;  // live pin tokens; never evicted while > 0
   };
   using Lru = std::list<Entry>;  // front: most recently used
   struct Flight {
-    bool done = false;
-    std::optional<common::StatusOr<CachedObject>> result;
+    bool done = false;                                     // guarded by mutex_
+    std::optional<common::StatusOr<CachedObject>> result;  // guarded by mutex_
   };
 
   DiskCache(std::string dir, int64_t max_bytes);
