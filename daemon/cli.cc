@@ -104,7 +104,11 @@ int RunCli(int argc, char** argv) {
       "Run the whole filter on videos without a table; print one JSON output row per input, in "
       "input order. Exit 0 even when some inputs fail (each failure is a row with succeed "
       "\"false\").");
-  probe_cmd->add_option("inputs", probe.inputs, "Video paths or file:// URIs")->required();
+  probe_cmd
+      ->add_option("inputs", probe.inputs,
+                   "Video paths or file:// URIs; with [[tiers]] in the config also "
+                   "s3://BUCKET/KEY or BUCKET/KEY (local files then as /abs, ./rel or file://)")
+      ->required();
   probe_cmd->add_flag("--pretty", probe.pretty, "Indented JSON for humans");
   probe.jobs = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   probe_cmd->add_option("-j,--jobs", probe.jobs, "Videos filtered at once (default: CPU count)")

@@ -2,8 +2,10 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 
 #include "daemon/admin_server.h"
 #include "daemon/core_bind.h"
@@ -145,10 +147,31 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
   return Status::Ok();
 }
 
+// [cache]: max_bytes is a byte count or a size string ("50GiB").
+Status LoadCacheSection(const toml::table& root, FilterConfig* config) {
+  const toml::table* t = root["cache"].as_table();
+  if (t == nullptr) return Status::Ok();
+  VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "cache", {"dir", "max_bytes"}));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "cache", "dir", &config->cache.dir));
+  if (const toml::node* node = t->get("max_bytes")) {
+    if (node->is_integer()) {
+      config->cache.max_bytes = node->as_integer()->get();
+    } else if (node->is_string()) {
+      auto size = ParseByteSize(node->as_string()->get());
+      if (!size.ok()) return KeyError("cache.max_bytes", size.status().message());
+      config->cache.max_bytes = *size;
+    } else {
+      return KeyError("cache.max_bytes", "expected a size like \"50GiB\" or a byte count");
+    }
+  }
+  return Status::Ok();
+}
+
 Status LoadSections(const toml::table& root, FilterConfig* config) {
   VSIEVE_RETURN_IF_ERROR(CheckKeys(
       root, "",
-      {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices", "admin"}));
+      {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices", "admin",
+       "cache"}));
   auto& opt = config->options;
   for (const auto& [name, node] : root) {
     if (!node.is_table()) {
@@ -218,6 +241,7 @@ Status LoadSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "log", {"level"}));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "log", "level", &config->log_level));
   }
+  VSIEVE_RETURN_IF_ERROR(LoadCacheSection(root, config));
   return LoadServiceSections(root, config);
 }
 
@@ -297,7 +321,58 @@ common::Status ValidateServiceConfig(const FilterConfig& config) {
     auto listen = ParseListenAddress(config.admin.listen);
     if (!listen.ok()) return KeyError("admin.listen", listen.status().message());
   }
+  if (config.cache.dir.empty()) return KeyError("cache.dir", "must not be empty");
+  VSIEVE_RETURN_IF_ERROR(AtLeast("cache.max_bytes", config.cache.max_bytes, int64_t{1}));
   return Status::Ok();
+}
+
+common::StatusOr<int64_t> ParseByteSize(std::string_view text) {
+  const std::string original(text);
+  const auto bad = [&]() {
+    return Status(ErrorCode::kInvalidArgument,
+                  "'" + original +
+                      "' is not a size (a byte count, or a number with B, KB, MB, GB, TB, KiB, "
+                      "MiB, GiB or TiB, e.g. \"512MiB\" or \"50GiB\")");
+  };
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  size_t digits = 0;
+  bool dot = false;
+  while (digits < text.size() &&
+         ((text[digits] >= '0' && text[digits] <= '9') || (text[digits] == '.' && !dot))) {
+    dot = dot || text[digits] == '.';
+    ++digits;
+  }
+  const std::string number(text.substr(0, digits));
+  if (number.empty() || number == "." || number.front() == '.' || number.back() == '.') {
+    return bad();
+  }
+  std::string unit(text.substr(digits));
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::pair<const char*, long double> kUnits[] = {
+      {"", 1},
+      {"b", 1},
+      {"kb", 1e3},
+      {"mb", 1e6},
+      {"gb", 1e9},
+      {"tb", 1e12},
+      {"kib", 1024.0L},
+      {"mib", 1048576.0L},
+      {"gib", 1073741824.0L},
+      {"tib", 1099511627776.0L},
+  };
+  const long double* multiplier = nullptr;
+  for (const auto& [name, value] : kUnits) {
+    if (unit == name) multiplier = &value;
+  }
+  if (multiplier == nullptr || (dot && *multiplier == 1)) return bad();
+  const long double bytes = std::strtold(number.c_str(), nullptr) * *multiplier;
+  if (bytes >= 9223372036854775807.0L) {
+    return Status(ErrorCode::kInvalidArgument, "'" + original + "' is too large");
+  }
+  if (bytes < 1) return Status(ErrorCode::kInvalidArgument, "'" + original + "' is under 1 byte");
+  return static_cast<int64_t>(bytes);
 }
 
 common::Status LoadFilterConfig(const std::string& path, FilterConfig* config) {

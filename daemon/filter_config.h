@@ -1,7 +1,9 @@
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -51,6 +53,13 @@ struct AdminConfig {
   std::string address_file;  // "" = none; else the bound HOST:PORT is written there
 };
 
+// [cache]: the local disk cache in front of the remote tiers (used only when tiers are
+// configured). `dir` is relative to the working directory unless absolute.
+struct CacheConfig {
+  std::string dir = "cache";
+  int64_t max_bytes = 50LL << 30;  // "50GiB"
+};
+
 // The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
 // [log], [store], [pipeline], [devices] and [admin] (see etc/vsieve.example.toml). Unknown keys and
 // out-of-range values are errors that name the key. Flags are applied after the file.
@@ -62,6 +71,7 @@ struct FilterConfig {
   PipelineConfig pipeline;
   DeviceConfig devices;
   AdminConfig admin;
+  CacheConfig cache;
 };
 
 // The model search folders used when none is configured: ./vsieve-models (what the setup script
@@ -70,6 +80,11 @@ std::vector<std::string> DefaultModelDirs();
 
 // Reads a TOML file into `config`. Errors: kInvalidArgument naming the file, key and reason.
 common::Status LoadFilterConfig(const std::string& path, FilterConfig* config);
+
+// Parses a byte size: a plain count ("1048576") or a number with a unit, binary (KiB, MiB, GiB,
+// TiB) or decimal (B, KB, MB, GB, TB), case-insensitive, optional space ("512MiB", "1.5 GB").
+// Errors: kInvalidArgument for anything else, a size under 1 byte, or one past 2^63-1.
+common::StatusOr<int64_t> ParseByteSize(std::string_view text);
 
 // Range checks for every option; errors name the key.
 common::Status ValidateFilterOptions(const models::FilterOptions& options);

@@ -14,6 +14,7 @@
 
 #include "common/stopwatch.h"
 #include "common/trace.h"
+#include "daemon/reader_factory.h"
 #include "daemon/result_row.h"
 #include "daemon/stage_csv.h"
 #include "storage/reader.h"
@@ -37,7 +38,7 @@ struct ProbedRow {
 // Filters one input into its output row (VideoFilter::Run in two traced halves). Never throws
 // for a bad video.
 ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
-                   const models::FilterOptions& options, storage::Reader* reader,
+                   const models::FilterOptions& options, storage::Reader* reader, bool tiers,
                    const std::string& config_hash, int jobs, int worker, bool pretty,
                    StageCsvWriter* stage_csv) {
   common::TraceVideoScope trace_video(input);
@@ -48,7 +49,9 @@ ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
 
   common::Stopwatch watch;
   std::optional<common::TraceSpan> span(std::in_place, "fetch");
-  auto fetched = reader->Fetch(storage::ObjectRef{"", input});
+  const auto ref = ProbeInputRef(input, tiers);
+  auto fetched =
+      ref.ok() ? reader->Fetch(*ref) : common::StatusOr<storage::FetchedObject>(ref.status());
   outcome.stage_ms["fetch"] = watch.ElapsedMillis();
   if (!fetched.ok()) {
     outcome.status = fetched.status().WithStage("fetch");
@@ -77,7 +80,8 @@ ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
 
   InputRow row;
   row.video_id = input;
-  row.video_path = input;
+  row.oss_bucket = ref.ok() ? ref->bucket : "";
+  row.video_path = ref.ok() ? ref->key : input;
   const nlohmann::json json = BuildOutputRow(row, outcome);
   return {pretty ? json.dump(2) : json.dump(), outcome.status.ok()};
 }
@@ -112,6 +116,13 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
     }
     stage_csv = std::move(opened).value();
   }
+  // The fetch tiers (a LocalReader without [[tiers]]), shared by the workers.
+  auto reader = MakeReader(config);
+  if (!reader.ok()) {
+    spdlog::error("cannot set up the fetch tiers: {}", reader.status().ToString());
+    return 2;
+  }
+  const bool tiers = HasTiers(config);
 
   // Load every worker's models before starting, so a bad model fails fast and once.
   std::vector<std::unique_ptr<models::VideoFilter>> filters;
@@ -150,11 +161,10 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
   for (int w = 0; w < jobs; ++w) {
     workers.emplace_back([&, w] {
       common::NameThisThread("probe-" + std::to_string(w), w);
-      storage::LocalReader reader;
       for (int k = next.fetch_add(1); k < total; k = next.fetch_add(1)) {
         const int i = order[k];
-        ProbedRow row = ProbeOne(probe.inputs[i], filters[w].get(), config.options, &reader,
-                                 config_hash, jobs, w, probe.pretty, stage_csv.get());
+        ProbedRow row = ProbeOne(probe.inputs[i], filters[w].get(), config.options, reader->get(),
+                                 tiers, config_hash, jobs, w, probe.pretty, stage_csv.get());
         if (!row.ok) failed.fetch_add(1);
         {
           std::lock_guard lock(mutex);

@@ -9,8 +9,10 @@
 namespace vsieve::daemon {
 
 struct ProbeOptions {
-  std::vector<std::string> inputs;  // paths or file:// URIs, in output order
-  int jobs = 1;                     // videos filtered at once, one VideoFilter each
+  // Paths or file:// URIs, in output order; with [[tiers]] also s3://BUCKET/KEY and BUCKET/KEY
+  // (see ProbeInputRef in daemon/reader_factory.h).
+  std::vector<std::string> inputs;
+  int jobs = 1;  // videos filtered at once, one VideoFilter each
   bool pretty = false;
   std::string trace_path;      // --trace: Chrome trace-event JSON (see common/trace.h); "" = off
   std::string stage_csv_path;  // --stage-csv: seed 004's per-step latency CSV; "" = off

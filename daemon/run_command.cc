@@ -20,6 +20,7 @@
 #include "daemon/pipeline.h"
 #include "daemon/stage_csv.h"
 #include "daemon/systemd_notify.h"
+#include "daemon/reader_factory.h"
 #include "storage/table_store.h"
 
 namespace vsieve::daemon {
@@ -179,6 +180,11 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
     return 2;
   }
   RegisterProcessMetrics(&common::MetricsRegistry::Global());
+  auto reader = MakeReader(config);
+  if (!reader.ok()) {
+    spdlog::error("cannot set up the fetch tiers: {}", reader.status().ToString());
+    return 2;
+  }
   PipelineOptions options;
   options.config = config;
   options.owner = *owner;
@@ -189,7 +195,9 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
       service.Tick(snapshot, std::chrono::steady_clock::now());
     };
   }
-  auto pipeline = Pipeline::Create(std::move(options), store->get());
+  PipelineHooks hooks;
+  hooks.reader = std::move(reader).value();
+  auto pipeline = Pipeline::Create(std::move(options), store->get(), std::move(hooks));
   if (!pipeline.ok()) {
     spdlog::error("cannot start the pipeline: {}", pipeline.status().ToString());
     return 2;
