@@ -48,8 +48,8 @@ Status Classify(int err, const std::string& path) {
 
 common::StatusOr<TierObject> LocalTier::Fetch(const ObjectRef& ref, DownloadSink* /*sink*/) {
   common::Stopwatch watch;
+  VSIEVE_ASSIGN_OR_RETURN(const std::string path, PathOf(ref));  // no request for a bad key
   auto result = [&]() -> common::StatusOr<TierObject> {
-    VSIEVE_ASSIGN_OR_RETURN(const std::string path, PathOf(ref));
     // Opening proves the file is readable by this process (stat alone does not).
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) return Classify(errno, path);
