@@ -6,6 +6,7 @@
 
 #include "common/status.h"
 #include "models/video_filter.h"
+#include "storage/tier_factory.h"
 
 namespace vsieve::daemon {
 
@@ -43,8 +44,9 @@ struct DeviceConfig {
 };
 
 // The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
-// [log], [store], [pipeline] and [devices] (see etc/vsieve.example.toml). Unknown keys and
-// out-of-range values are errors that name the key. Flags are applied after the file.
+// [log], [store], [pipeline], [devices] and the [[tiers]] array (see etc/vsieve.example.toml).
+// Unknown keys and out-of-range values are errors that name the key. Flags are applied after the
+// file.
 struct FilterConfig {
   models::FilterOptions options;
   std::vector<std::string> model_dirs;  // searched in order for model files
@@ -52,6 +54,9 @@ struct FilterConfig {
   StoreConfig store;
   PipelineConfig pipeline;
   DeviceConfig devices;
+  // [[tiers]]: where videos are fetched from, tried in order. Empty: rows name plain local
+  // paths (LocalReader).
+  std::vector<storage::TierConfig> tiers;
 };
 
 // The model search folders used when none is configured: ./vsieve-models (what the setup script
@@ -64,9 +69,10 @@ common::Status LoadFilterConfig(const std::string& path, FilterConfig* config);
 // Range checks for every option; errors name the key.
 common::Status ValidateFilterOptions(const models::FilterOptions& options);
 
-// Range checks for [store], [pipeline] and [devices] (LoadFilterConfig() runs them; call again
-// after applying flags). Errors: kInvalidArgument naming the key, e.g.
-// "config key 'pipeline.workers': must be at least 1".
+// Range checks for [store], [pipeline], [devices] and [[tiers]] (LoadFilterConfig() runs them;
+// call again after applying flags). Errors: kInvalidArgument naming the key, e.g.
+// "config key 'pipeline.workers': must be at least 1", "config key 'tiers[1].endpoint': ..."
+// (tiers are counted from 0).
 common::Status ValidateServiceConfig(const FilterConfig& config);
 
 // Fills config->options.models from config->model_dirs.

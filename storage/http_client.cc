@@ -1,6 +1,7 @@
 #include "storage/http_client.h"
 
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
@@ -625,6 +626,8 @@ common::StatusOr<ObjectHead> HttpClient::Head(const std::string& url) {
         .GetCounter("vsieve_storage_retries_total", "Storage requests retried.",
                     {{"tier", options_.tier_name}})
         .Inc();
+    spdlog::debug("storage tier {}: {}; retry {} in {:.3f} s", options_.tier_name,
+                  result.status.message(), attempt + 1, decision.delay_seconds);
     last_tokens = decision.tokens;
     retry_->Sleep(decision.delay_seconds);
   }
@@ -700,9 +703,14 @@ common::StatusOr<DownloadResult> HttpClient::Download(const DownloadRequest& req
 
   if (sink->written() > 0 && etag.empty()) {
     // A resume must be guarded by If-Match: learn the ETag first.
-    VSIEVE_ASSIGN_OR_RETURN(ObjectHead head, Head(request.url));
-    etag = head.etag;
-    if (size < 0) size = head.size_bytes;
+    auto head = Head(request.url);
+    if (head.ok()) {
+      etag = head->etag;
+      if (size < 0) size = head->size_bytes;
+    } else if (head.status().code() == ErrorCode::kObjectNotFound ||
+               head.status().code() == ErrorCode::kObjectForbidden) {
+      return head.status();
+    }  // else (no HEAD support, say): no ETag, so the download starts again from byte 0
   }
 
   int last_tokens = 0;
@@ -790,6 +798,8 @@ common::StatusOr<DownloadResult> HttpClient::Download(const DownloadRequest& req
       etag.clear();
       size = -1;
     }
+    spdlog::debug("storage tier {}: {}; retry {} in {:.3f} s from byte {}", options_.tier_name,
+                  outcome.status.message(), attempt + 1, decision.delay_seconds, sink->written());
     last_tokens = decision.tokens;
     retry_->Sleep(decision.delay_seconds);
   }

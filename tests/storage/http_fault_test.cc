@@ -291,6 +291,32 @@ TEST_F(HttpFaultTest, TruncatedBodyIsResumedWithRangeAndIfMatch) {
   EXPECT_EQ(Counter("vsieve_storage_bytes_total", {{"tier", TierName()}}), 100000);
 }
 
+TEST_F(HttpFaultTest, APartialSinkIsResumedAfterAHeadForTheEtag) {
+  const std::string bytes = RandomBytes(30000);
+  server_.SetObject(kPath, bytes, "\"abc\"");
+  auto tier = MakeHttp(HttpConfig());
+  FileSink sink(SinkPath());
+  ASSERT_TRUE(sink.Write(bytes.data(), 10000).ok());
+  auto fetched = tier->Fetch(kRef, &sink);
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(sink.Contents(), bytes);
+  const auto requests = server_.Requests(kPath);
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].method, "HEAD");
+  EXPECT_EQ(requests[1].Header("range"), "bytes=10000-");
+  EXPECT_EQ(requests[1].Header("if-match"), "\"abc\"");
+
+  // A server without HEAD: no ETag to guard the resume, so the download starts again.
+  FileSink again(SinkPath("again"));
+  ASSERT_TRUE(again.Write(bytes.data(), 10000).ok());
+  server_.Script(kPath, {FaultResponse::Plain(405)});
+  fetched = tier->Fetch(kRef, &again);
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(again.Contents(), bytes);
+  EXPECT_EQ(again.restarts(), 1);
+  EXPECT_EQ(server_.Requests(kPath).back().Header("range"), "");
+}
+
 TEST_F(HttpFaultTest, ResetMidBodyIsRetriedAndResumed) {
   const std::string bytes = RandomBytes(200000);
   server_.SetObject(kPath, bytes);

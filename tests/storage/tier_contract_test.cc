@@ -11,6 +11,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/metrics.h"
@@ -342,6 +343,29 @@ TEST_P(TierContractTest, AZeroByteObjectIsServedAsZeroBytes) {
   auto fetched = tier->Fetch(ObjectRef{kBucket, "videos/empty.mp4"}, &sink);
   ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
   EXPECT_EQ(fetched->size_bytes, 0);
+}
+
+TEST_P(TierContractTest, ConcurrentFetchesFromOneTierAreIndependent) {
+  auto tier = Make(Config());
+  ASSERT_NE(tier, nullptr);
+  constexpr int kThreads = 4;
+  constexpr int kEach = 5;
+  std::vector<std::thread> threads;
+  std::vector<int> exact(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        FileSink sink(scratch_.File("sink" + std::to_string(t) + "_" + std::to_string(i)));
+        const bool odd = (t + i) % 2 == 1;
+        auto fetched = tier->Fetch(ObjectRef{kBucket, odd ? kOddKey : kKey}, &sink);
+        if (fetched.ok() && Served(*fetched, sink) == (odd ? OddBytes() : VideoBytes())) {
+          ++exact[t];
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(exact[t], kEach) << "thread " << t;
 }
 
 // libcurl 7.88 signs the query as written: only the sorted, encoded form from
