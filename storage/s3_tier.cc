@@ -98,9 +98,7 @@ std::string CanonicalQueryString(std::vector<std::pair<std::string, std::string>
 
 S3Tier::S3Tier(const TierConfig& config, const S3Credentials& credentials, const TierDeps& deps)
     : name_(config.DisplayName()),
-      endpoint_(config.endpoint.back() == '/'
-                    ? config.endpoint.substr(0, config.endpoint.size() - 1)
-                    : config.endpoint),
+      endpoint_(config.endpoint.substr(0, config.endpoint.find_last_not_of('/') + 1)),
       virtual_host_(config.addressing == "virtual") {
   HttpClientOptions options = MakeHttpClientOptions(config);
   options.aws_sigv4 = "aws:amz:" + config.region + ":s3";
@@ -122,7 +120,8 @@ common::StatusOr<std::string> S3Tier::UrlOf(const ObjectRef& ref) const {
   VSIEVE_RETURN_IF_ERROR(ValidateTierKey(ref.key));
   const std::string key = UriEncode(ref.key, /*keep_slash=*/true);
   if (!virtual_host_) return endpoint_ + "/" + UriEncode(ref.bucket, false) + "/" + key;
-  const size_t host = endpoint_.find("://") + 3;
+  const size_t scheme = endpoint_.find("://");
+  const size_t host = scheme == std::string::npos ? 0 : scheme + 3;
   return endpoint_.substr(0, host) + ref.bucket + "." + endpoint_.substr(host) + "/" + key;
 }
 
