@@ -188,7 +188,7 @@ struct HttpTransfer {
   DownloadSink* sink = nullptr;
   int64_t offset = 0;           // Range start asked for
   std::string expected_etag;    // an ETag the response must carry (when it carries one)
-  Md5* md5 = nullptr;           // running digest of the sink's bytes
+  Md5* md5 = nullptr;           // running digest of the sink's bytes; null: not checked
   bool* md5_valid = nullptr;    // false when the sink held bytes this client did not see
   int64_t* reserved = nullptr;  // the size last passed to sink->Reserve()
 
@@ -236,7 +236,7 @@ struct HttpTransfer {
       sink_error = true;
       return status_of_write;
     }
-    md5->Update(data, size);
+    if (md5 != nullptr) md5->Update(data, size);
     return Status::Ok();
   }
 
@@ -280,7 +280,7 @@ struct HttpTransfer {
           sink_error = true;
           return restarted;
         }
-        md5->Reset();
+        if (md5 != nullptr) md5->Reset();
         *md5_valid = true;
         *reserved = -1;
         offset = 0;
@@ -725,7 +725,7 @@ common::StatusOr<DownloadResult> HttpClient::Download(const DownloadRequest& req
     if (offset > 0 && size >= 0 && offset == size) {
       outcome.status = Status::Ok();  // the sink already holds the whole object
     } else {
-      transfer.md5 = &md5;
+      transfer.md5 = options_.verify_md5_etag ? &md5 : nullptr;
       transfer.md5_valid = &md5_valid;
       transfer.reserved = &reserved;
       transfer.expected_etag = etag;
