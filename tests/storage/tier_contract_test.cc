@@ -252,7 +252,8 @@ TEST_P(TierContractTest, ForbiddenIsObjectForbiddenAndNotRetried) {
     ::waitpid(child, &status, 0);
     ::chmod(path.c_str(), 0644);
     ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: not OBJECT_FORBIDDEN; 2: could not drop privileges";
+    if (WEXITSTATUS(status) == 2) GTEST_SKIP() << "cannot drop privileges to uid 65534 here";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "the unprivileged fetch was not OBJECT_FORBIDDEN";
     return;
   }
   TierConfig config = Config();
