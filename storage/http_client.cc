@@ -153,7 +153,7 @@ std::string RedactUrl(std::string_view url) {
 }
 
 std::string EndpointOf(std::string_view url) {
-  const std::string clean = RedactUrl(url);
+  std::string clean = RedactUrl(url);
   const size_t scheme = clean.find("://");
   if (scheme == std::string::npos) return clean;
   const size_t path = clean.find('/', scheme + 3);

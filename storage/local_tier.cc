@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 #include "common/metrics.h"
 #include "common/stopwatch.h"
@@ -41,7 +41,9 @@ Status Classify(int err, const std::string& path) {
   if (err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG) {
     return Status(ErrorCode::kObjectNotFound, path + ": no such file");
   }
-  return Status(ErrorCode::kFetchFailed, path + ": " + std::strerror(err), /*retryable=*/true);
+  return Status(ErrorCode::kFetchFailed,
+                path + ": " + std::error_code(err, std::generic_category()).message(),
+                /*retryable=*/true);
 }
 
 }  // namespace

@@ -29,9 +29,10 @@ Status CredentialError(const std::string& why) { return Status(ErrorCode::kInval
 common::StatusOr<S3Credentials> LoadS3Credentials(const TierConfig& config) {
   S3Credentials credentials;
   if (config.credentials == "env") {
-    const char* key = std::getenv("AWS_ACCESS_KEY_ID");
-    const char* secret = std::getenv("AWS_SECRET_ACCESS_KEY");
-    const char* token = std::getenv("AWS_SESSION_TOKEN");
+    // Read once, when the tier is created at start-up (nothing changes the environment then).
+    const char* key = std::getenv("AWS_ACCESS_KEY_ID");         // NOLINT(concurrency-mt-unsafe)
+    const char* secret = std::getenv("AWS_SECRET_ACCESS_KEY");  // NOLINT(concurrency-mt-unsafe)
+    const char* token = std::getenv("AWS_SESSION_TOKEN");       // NOLINT(concurrency-mt-unsafe)
     if (key == nullptr || *key == '\0') {
       return CredentialError("\"env\" is configured but AWS_ACCESS_KEY_ID is not set");
     }
@@ -91,7 +92,9 @@ std::string CanonicalQueryString(std::vector<std::pair<std::string, std::string>
   std::string out;
   for (const auto& [name, value] : params) {
     if (!out.empty()) out += '&';
-    out += name + "=" + value;
+    out += name;
+    out += '=';
+    out += value;
   }
   return out;
 }
