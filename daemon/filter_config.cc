@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <cctype>
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -167,13 +168,79 @@ Status LoadCacheSection(const toml::table& root, FilterConfig* config) {
   return Status::Ok();
 }
 
+// [[tiers]]: an array of tables; the keys a table may have depend on its kind.
+Status LoadTiers(const toml::table& root, FilterConfig* config) {
+  const toml::node* node = root.get("tiers");
+  if (node == nullptr) return Status::Ok();
+  const toml::array* list = node->as_array();
+  if (list == nullptr) return KeyError("tiers", "expected an array of tables like [[tiers]]");
+  config->tiers.clear();
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string section = "tiers[" + std::to_string(i) + "]";
+    const toml::table* t = list->get(i)->as_table();
+    if (t == nullptr) return KeyError(section, "expected a table like [[tiers]]");
+    storage::TierConfig tier;
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "kind", &tier.kind));
+    const std::initializer_list<std::string_view> transport = {"kind",
+                                                               "name",
+                                                               "connect_timeout_seconds",
+                                                               "low_speed_bytes_per_second",
+                                                               "low_speed_seconds",
+                                                               "max_attempts",
+                                                               "backoff_base_seconds",
+                                                               "backoff_cap_seconds",
+                                                               "retry_budget"};
+    std::vector<std::string_view> known;
+    if (tier.kind == "local") {
+      known = {"kind", "name", "root"};
+    } else if (tier.kind == "http") {
+      known = transport;
+      known.push_back("base_url");
+    } else if (tier.kind == "s3") {
+      known = transport;
+      for (std::string_view key : {"endpoint", "region", "credentials", "profile", "addressing"}) {
+        known.push_back(key);
+      }
+    } else {
+      return storage::ValidateTierConfig(tier, section);  // names the bad kind
+    }
+    for (const auto& [key, value] : *t) {
+      if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
+        return KeyError(section + "." + std::string(key.str()),
+                        "unknown key for a tier of kind \"" + tier.kind + "\"");
+      }
+    }
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "name", &tier.name));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "root", &tier.root));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "base_url", &tier.base_url));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "endpoint", &tier.endpoint));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "region", &tier.region));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "credentials", &tier.credentials));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "profile", &tier.profile));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "addressing", &tier.addressing));
+    VSIEVE_RETURN_IF_ERROR(
+        Read(*t, section, "connect_timeout_seconds", &tier.connect_timeout_seconds));
+    VSIEVE_RETURN_IF_ERROR(
+        Read(*t, section, "low_speed_bytes_per_second", &tier.low_speed_bytes_per_second));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "low_speed_seconds", &tier.low_speed_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "max_attempts", &tier.max_attempts));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "backoff_base_seconds", &tier.backoff_base_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "backoff_cap_seconds", &tier.backoff_cap_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "retry_budget", &tier.retry_budget));
+    config->tiers.push_back(std::move(tier));
+  }
+  return Status::Ok();
+}
+
 Status LoadSections(const toml::table& root, FilterConfig* config) {
   VSIEVE_RETURN_IF_ERROR(CheckKeys(
       root, "",
       {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices", "admin",
-       "cache"}));
+       "cache", "tiers"}));
+  VSIEVE_RETURN_IF_ERROR(LoadTiers(root, config));
   auto& opt = config->options;
   for (const auto& [name, node] : root) {
+    if (name.str() == "tiers") continue;  // an array of tables
     if (!node.is_table()) {
       return KeyError(std::string(name.str()),
                       "expected a table like [" + std::string(name.str()) + "]");
@@ -323,6 +390,17 @@ common::Status ValidateServiceConfig(const FilterConfig& config) {
   }
   if (config.cache.dir.empty()) return KeyError("cache.dir", "must not be empty");
   VSIEVE_RETURN_IF_ERROR(AtLeast("cache.max_bytes", config.cache.max_bytes, int64_t{1}));
+  for (size_t i = 0; i < config.tiers.size(); ++i) {
+    const std::string section = "tiers[" + std::to_string(i) + "]";
+    VSIEVE_RETURN_IF_ERROR(storage::ValidateTierConfig(config.tiers[i], section));
+    for (size_t j = 0; j < i; ++j) {
+      if (config.tiers[j].DisplayName() == config.tiers[i].DisplayName()) {
+        return KeyError(section + ".name", "'" + config.tiers[i].DisplayName() +
+                                               "' is already the name of tiers[" +
+                                               std::to_string(j) + "]; give each tier a name");
+      }
+    }
+  }
   return Status::Ok();
 }
 

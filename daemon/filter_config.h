@@ -8,6 +8,7 @@
 
 #include "common/status.h"
 #include "models/video_filter.h"
+#include "storage/tier_factory.h"
 
 namespace vsieve::daemon {
 
@@ -61,8 +62,9 @@ struct CacheConfig {
 };
 
 // The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
-// [log], [store], [pipeline], [devices] and [admin] (see etc/vsieve.example.toml). Unknown keys and
-// out-of-range values are errors that name the key. Flags are applied after the file.
+// [log], [store], [pipeline], [devices], [admin], [cache] and the [[tiers]] array (see
+// etc/vsieve.example.toml). Unknown keys and out-of-range values are errors that name the key.
+// Flags are applied after the file.
 struct FilterConfig {
   models::FilterOptions options;
   std::vector<std::string> model_dirs;  // searched in order for model files
@@ -72,6 +74,9 @@ struct FilterConfig {
   DeviceConfig devices;
   AdminConfig admin;
   CacheConfig cache;
+  // [[tiers]]: where videos are fetched from, tried in order. Empty: rows name plain local
+  // paths (LocalReader).
+  std::vector<storage::TierConfig> tiers;
 };
 
 // The model search folders used when none is configured: ./vsieve-models (what the setup script
@@ -89,9 +94,10 @@ common::StatusOr<int64_t> ParseByteSize(std::string_view text);
 // Range checks for every option; errors name the key.
 common::Status ValidateFilterOptions(const models::FilterOptions& options);
 
-// Range checks for [store], [pipeline], [devices] and [admin] (LoadFilterConfig() runs them; call
-// again after applying flags). Errors: kInvalidArgument naming the key, e.g. "config key
-// 'pipeline.workers': must be at least 1".
+// Range checks for [store], [pipeline], [devices], [admin], [cache] and [[tiers]]
+// (LoadFilterConfig() runs them; call again after applying flags). Errors: kInvalidArgument
+// naming the key, e.g. "config key 'pipeline.workers': must be at least 1", "config key
+// 'tiers[1].endpoint': ..." (tiers are counted from 0).
 common::Status ValidateServiceConfig(const FilterConfig& config);
 
 // Fills config->options.models from config->model_dirs.

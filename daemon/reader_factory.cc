@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "storage/disk_cache.h"
+#include "storage/tier_factory.h"
 #include "storage/tiered_reader.h"
 
 namespace vsieve::daemon {
@@ -14,20 +15,15 @@ using common::ErrorCode;
 using common::Status;
 using common::StatusOr;
 
-bool HasTiers(const FilterConfig& config) {
-  (void)config;
-  // TODO(lead, when storage-tiers is merged): return !config.tiers.empty();
-  return false;
-}
+bool HasTiers(const FilterConfig& config) { return !config.tiers.empty(); }
 
 StatusOr<std::shared_ptr<storage::Reader>> MakeReader(const FilterConfig& config) {
   std::vector<std::unique_ptr<storage::Tier>> tiers;
-  // TODO(lead, when storage-tiers is merged): build the configured tiers, in order:
-  //   for (const storage::TierConfig& tier : config.tiers) {
-  //     VSIEVE_ASSIGN_OR_RETURN(std::unique_ptr<storage::Tier> built, storage::CreateTier(tier));
-  //     tiers.push_back(std::move(built));
-  //   }
-  // (#include "storage/tier_factory.h"), and make HasTiers() above read config.tiers.
+  for (size_t i = 0; i < config.tiers.size(); ++i) {
+    auto built = storage::CreateTier(config.tiers[i]);
+    if (!built.ok()) return built.status().WithContext("tiers[" + std::to_string(i) + "]");
+    tiers.push_back(std::move(built).value());
+  }
   return MakeReader(config, std::move(tiers));
 }
 
