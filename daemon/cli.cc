@@ -225,8 +225,29 @@ int RunCli(int argc, char** argv) {
   if (validate_cmd->parsed()) {
     FilterConfig config;
     if (!BuildConfig(validate_flags, &config)) return 2;
+    // Every configured model on every one of its devices: load, one warm-up pass, timings.
     common::Stopwatch watch;
-    auto filter = models::VideoFilter::Create(config.options);
+    auto configured = models::ConfiguredModels::Load(config.options.detectors, config.options.heads,
+                                                     config.devices.borrow_timeout_seconds);
+    if (!configured.ok()) {
+      std::cerr << "vsieve: " << configured.status().ToString() << "\n";
+      return 2;
+    }
+    nlohmann::json warmups = nlohmann::json::array();
+    for (const models::ModelWarmup& w : (*configured)->warmups()) {
+      warmups.push_back({{"name", w.name},
+                         {"role", w.role},
+                         {"file", w.file},
+                         {"device", w.device},
+                         {"instance", w.instance},
+                         {"load_ms", std::round(w.load_ms * 10) / 10},
+                         {"first_pass_ms", std::round(w.first_pass_ms * 10) / 10},
+                         {"batch", w.batch}});
+      std::cerr << "vsieve: " << w.role << " " << w.name << " on " << w.device << " #" << w.instance
+                << ": load " << std::lround(w.load_ms) << " ms, first pass "
+                << std::lround(w.first_pass_ms) << " ms, batch " << w.batch << "\n";
+    }
+    auto filter = models::VideoFilter::Create(config.options, *configured);
     if (!filter.ok()) {
       std::cerr << "vsieve: " << filter.status().ToString() << "\n";
       return 2;
@@ -234,6 +255,7 @@ int RunCli(int argc, char** argv) {
     nlohmann::json json = FilterOptionsToJson(config.options);
     json["models"]["search_dirs"] = config.model_dirs;
     json["models"]["load_ms"] = std::lround(watch.ElapsedMillis());
+    json["models"]["warmup"] = std::move(warmups);
     json["warnings"] = (*filter)->warnings();
     json["config_hash"] = ConfigHash(config.options);
     auto store = OpenConfiguredStore(config);
