@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "tests/support/test_env.h"
 
 namespace vsieve::daemon {
@@ -125,6 +127,36 @@ TEST(FilterConfigTest, TheExampleConfigLoadsWithDefaults) {
   EXPECT_EQ(config.pipeline.max_attempts, defaults.pipeline.max_attempts);
   EXPECT_EQ(config.devices.list, defaults.devices.list);
   EXPECT_EQ(config.devices.instances, defaults.devices.instances);
+}
+
+// The commented-out [[detectors]] and [[heads]] examples ("#key = ..." lines, no space after the
+// '#') are valid when uncommented.
+TEST(FilterConfigTest, TheExampleModelBlocksLoadWhenUncommented) {
+  std::istringstream in(testing::ReadFile(testing::SourceDir() + "/etc/vsieve.example.toml"));
+  std::string text;
+  std::string line;
+  int uncommented = 0;
+  while (std::getline(in, line)) {
+    if (line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#' && line[1] != '-') {
+      line = line.substr(1);
+      ++uncommented;
+    }
+    text += line + "\n";
+  }
+  ASSERT_GT(uncommented, 20);
+  FilterConfig config;
+  const auto status = LoadText(text, &config);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_EQ(config.options.detectors.size(), 3U);
+  EXPECT_EQ(config.options.detectors[0].kind, models::YoloKind::kYolox);
+  EXPECT_EQ(config.options.detectors[0].kinds.at("watermark").kind, models::RegionKind::kWatermark);
+  EXPECT_EQ(config.options.detectors[1].kind, models::YoloKind::kDarknet);
+  EXPECT_FALSE(config.options.detectors[1].letterbox);
+  EXPECT_EQ(config.options.detectors[2].kind, models::YoloKind::kFastestDet);
+  ASSERT_EQ(config.options.heads.size(), 1U);
+  EXPECT_EQ(config.options.heads[0].name, "aesthetic_filter");
+  EXPECT_EQ(config.options.heads[0].labels,
+            (std::vector<std::string>{"low_aesthetic", "normal_video"}));
 }
 
 TEST(FilterConfigTest, ServiceSectionErrorsNameTheKey) {
