@@ -1,8 +1,9 @@
 #include "models/dnn_model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
-#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -10,7 +11,6 @@
 #include <opencv2/core/cuda.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <set>
-#include <sstream>
 #include <string_view>
 #include <utility>
 

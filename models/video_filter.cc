@@ -1,5 +1,6 @@
 #include "models/video_filter.h"
 
+#include <algorithm>
 #include <opencv2/imgproc.hpp>
 
 #include "common/stopwatch.h"

@@ -109,6 +109,9 @@ class VideoFilter {
 
   FilterOptions options_;
   std::vector<std::string> warnings_;
+  // The user's detectors and heads, or null. Declared before detectors_, which borrow from its
+  // pools, so that it outlives them.
+  std::shared_ptr<ConfiguredModels> configured_;
   std::unique_ptr<TextDetector> text_detector_;
   std::unique_ptr<TextAngleClassifier> text_angle_;
   std::vector<std::unique_ptr<RegionDetector>> detectors_;
@@ -116,7 +119,6 @@ class VideoFilter {
   std::unique_ptr<SimcamHead> simcam_;
   std::unique_ptr<RotateVerticalHead> rotate_;
   std::unique_ptr<LowQualityHead> low_quality_;
-  std::shared_ptr<ConfiguredModels> configured_;  // the user's detectors and heads, or null
   uint64_t video_serial_ = 0;  // one per Run(): lets heads reuse per-frame work within a video
 };
 
