@@ -192,7 +192,7 @@ StatusOr<std::unique_ptr<YoloDetector>> YoloDetector::Load(const DetectorConfig&
       model->PrepareBatching({3, input.height, input.width}, std::max(1, config.batch)));
   std::unique_ptr<YoloDetector> detector(
       new YoloDetector(config, std::move(model), std::move(names), input));
-  VSIEVE_RETURN_IF_ERROR(detector->CheckOutputs(detector->model_->trial_outputs()));
+  VSIEVE_RETURN_IF_ERROR(detector->MainOutput(detector->model_->trial_outputs()).status());
   return detector;
 }
 
@@ -230,70 +230,77 @@ cv::Mat YoloDetector::Preprocess(const cv::Mat& bgr, Geometry* g) const {
   return cv::Mat(3, item, CV_32F, blob.ptr<float>()).clone();
 }
 
-Status YoloDetector::CheckOutputs(const std::vector<cv::Mat>& outputs) const {
+StatusOr<size_t> YoloDetector::MainOutput(const std::vector<cv::Mat>& outputs) const {
   const int classes = static_cast<int>(names_.size());  // 0 = unknown
-  const auto bad = [&](const std::string& expected) {
-    std::string got;
-    for (const cv::Mat& out : outputs) {
-      if (!got.empty()) got += ' ';
-      got += Shape(out);
+  int cells = 0;
+  for (int stride : {8, 16, 32}) cells += (input_.width / stride) * (input_.height / stride);
+  // Whether one output has the layout's shape; a model may have other outputs (an old YOLOv5
+  // export also returns its three raw heads).
+  const auto fits = [&](const cv::Mat& out) {
+    int rows = 0;
+    int cols = 0;
+    switch (config_.kind) {
+      case YoloKind::kYolov5:
+      case YoloKind::kDarknet:
+        return AsTable(out, &rows, &cols) && cols >= 6 && (classes == 0 || cols == 5 + classes);
+      case YoloKind::kYolox:
+        return AsTable(out, &rows, &cols) && cols >= 6 && (classes == 0 || cols == 5 + classes) &&
+               rows == cells;
+      case YoloKind::kYolov8:
+        return AsTable(out, &rows, &cols) && rows >= 5 && (classes == 0 || rows == 4 + classes);
+      case YoloKind::kFastestDet:
+        return out.dims == 3 && out.size[0] >= 6 && (classes == 0 || out.size[0] == 5 + classes);
     }
-    return Status(ErrorCode::kModelFailed,
-                  "model '" + config_.model + "' (kind " + std::string(YoloKindName(config_.kind)) +
-                      ") outputs " + got + " per image; expected " + expected +
-                      (classes > 0 ? " with C = " + std::to_string(classes) + " classes from '" +
-                                         config_.classes + "'"
-                                   : ""));
+    return false;
   };
-  if (outputs.empty()) return bad("one output");
-  const cv::Mat& out = outputs.front();
-  int rows = 0;
-  int cols = 0;
+  bool all = !outputs.empty();
+  for (const cv::Mat& out : outputs) all = all && fits(out);
+  if (config_.kind == YoloKind::kDarknet) {
+    if (all) return size_t{0};  // every yolo layer is read
+  } else {
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (fits(outputs[i])) return i;
+    }
+  }
+  std::string expected;
   switch (config_.kind) {
     case YoloKind::kYolov5:
-      if (!AsTable(out, &rows, &cols) || cols < 6 || (classes > 0 && cols != 5 + classes)) {
-        return bad("[N, 5+C]");
-      }
+      expected = "[N, 5+C]";
       break;
-    case YoloKind::kYolox: {
-      int cells = 0;
-      for (int stride : {8, 16, 32}) cells += (input_.width / stride) * (input_.height / stride);
-      if (!AsTable(out, &rows, &cols) || cols < 6 || (classes > 0 && cols != 5 + classes) ||
-          rows != cells) {
-        std::string expected = "[";
-        expected += std::to_string(cells);
-        expected += ", 5+C] (strides 8, 16, 32 over the input)";
-        return bad(expected);
-      }
+    case YoloKind::kYolox:
+      expected = "[";
+      expected += std::to_string(cells);
+      expected += ", 5+C] (strides 8, 16, 32 over the input)";
       break;
-    }
     case YoloKind::kYolov8:
-      if (!AsTable(out, &rows, &cols) || rows < 5 || (classes > 0 && rows != 4 + classes)) {
-        return bad("[4+C, N]");
-      }
+      expected = "[4+C, N]";
       break;
     case YoloKind::kDarknet:
-      for (const cv::Mat& o : outputs) {
-        if (!AsTable(o, &rows, &cols) || cols < 6 || (classes > 0 && cols != 5 + classes)) {
-          return bad("[N, 5+C] per yolo layer");
-        }
-      }
+      expected = "[N, 5+C] per yolo layer";
       break;
     case YoloKind::kFastestDet:
-      if (out.dims != 3 || out.size[0] < 6 || (classes > 0 && out.size[0] != 5 + classes)) {
-        return bad("[5+C, H, W]");
-      }
+      expected = "[5+C, H, W]";
       break;
   }
-  return Status::Ok();
+  std::string got;
+  for (const cv::Mat& out : outputs) {
+    if (!got.empty()) got += ' ';
+    got += Shape(out);
+  }
+  return Status(ErrorCode::kModelFailed,
+                "model '" + config_.model + "' (kind " + std::string(YoloKindName(config_.kind)) +
+                    ") outputs " + got + " per image; expected " + expected +
+                    (classes > 0 ? " with C = " + std::to_string(classes) + " classes from '" +
+                                       config_.classes + "'"
+                                 : ""));
 }
 
 StatusOr<std::vector<Detection>> YoloDetector::Decode(const std::vector<cv::Mat>& outputs,
                                                       const Geometry& g) const {
-  VSIEVE_RETURN_IF_ERROR(CheckOutputs(outputs));
+  VSIEVE_ASSIGN_OR_RETURN(const size_t main, MainOutput(outputs));
   const float conf = config_.conf;
   std::vector<Candidate> found;
-  const cv::Mat& out = outputs.front();
+  const cv::Mat& out = outputs[main];
   int rows = 0;
   int cols = 0;
   switch (config_.kind) {

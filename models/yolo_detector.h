@@ -105,7 +105,9 @@ class YoloDetector {
   cv::Mat Preprocess(const cv::Mat& bgr, Geometry* geometry) const;
   common::StatusOr<std::vector<Detection>> Decode(const std::vector<cv::Mat>& outputs,
                                                   const Geometry& geometry) const;
-  common::Status CheckOutputs(const std::vector<cv::Mat>& outputs) const;
+  // The output that has the layout's shape (kModelFailed naming the file, the shapes and the
+  // expected one when none has).
+  common::StatusOr<size_t> MainOutput(const std::vector<cv::Mat>& outputs) const;
 
   DetectorConfig config_;
   std::unique_ptr<DnnModel> model_;
