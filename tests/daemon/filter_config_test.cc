@@ -149,7 +149,7 @@ TEST(FilterConfigTest, TheExampleModelBlocksLoadWhenUncommented) {
   ASSERT_TRUE(status.ok()) << status.ToString();
   ASSERT_EQ(config.options.detectors.size(), 3U);
   EXPECT_EQ(config.options.detectors[0].kind, models::YoloKind::kYolox);
-  EXPECT_EQ(config.options.detectors[0].kinds.at("watermark").kind, models::RegionKind::kWatermark);
+  EXPECT_EQ(config.options.detectors[0].kinds.at("tvmonitor").kind, models::RegionKind::kWatermark);
   EXPECT_EQ(config.options.detectors[1].kind, models::YoloKind::kDarknet);
   EXPECT_FALSE(config.options.detectors[1].letterbox);
   EXPECT_EQ(config.options.detectors[2].kind, models::YoloKind::kFastestDet);
