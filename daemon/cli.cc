@@ -114,8 +114,10 @@ int RunCli(int argc, char** argv) {
   FilterFlags validate_flags;
   CLI::App* validate_cmd = app.add_subcommand(
       "validate",
-      "Check the config, load every model, and print the effective settings as JSON; exit 2 "
-      "naming the bad key or file otherwise.");
+      "Check the config, load every model (each configured detector and head on each of its "
+      "devices, with one warm-up pass: load and first-pass ms on stderr and under "
+      "models.warmup), open the store, and print the effective settings as JSON; exit 2 naming "
+      "the bad key, file or expected model shape otherwise.");
   AddFilterFlags(validate_cmd, &validate_flags);
 
   // `vsieve run`: the daemon. Flags override [store] and [pipeline] from the file.
