@@ -24,6 +24,7 @@
 
 #include "models/dnn_model.h"
 #include "models/yolo_detector.h"
+#include "tests/models/real_detectors.h"
 
 namespace vsieve::models {
 namespace {
@@ -49,25 +50,8 @@ const std::vector<cv::Mat>& Frames() {
 }
 
 DetectorConfig Yolo(const std::string& which, int batch) {
-  const std::string models = Assets() + "/models/";
-  DetectorConfig config;
-  config.name = which;
+  DetectorConfig config = testing::RealDetectorConfig(Assets() + "/models/", which);
   config.batch = batch;
-  if (which == "yolox-nano") {
-    config.kind = YoloKind::kYolox;
-    config.model = models + "yolox-nano/yolox_nano.onnx";
-    config.classes = models + "yolox-nano/coco_classes.txt";
-  } else if (which == "fastestdet") {
-    config.kind = YoloKind::kFastestDet;
-    config.model = models + "fastestdet/FastestDet.onnx";
-    config.classes = models + "fastestdet/coco.names";
-  } else {
-    config.kind = YoloKind::kDarknet;
-    config.model = models + "yolo-fastest-1.1/yolo-fastest-1.1.weights";
-    config.cfg = models + "yolo-fastest-1.1/yolo-fastest-1.1.cfg";
-    config.classes = models + "yolo-fastest-1.1/coco.names";
-  }
-  config.letterbox = DefaultLetterbox(config.kind);
   return config;
 }
 

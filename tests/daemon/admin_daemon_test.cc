@@ -30,16 +30,8 @@ const std::set<std::string> kStorageMetrics = {
     "vsieve_storage_requests_total", "vsieve_storage_bytes_total", "vsieve_cache_requests_total",
     "vsieve_cache_bytes", "vsieve_cache_evictions_total"};
 
-class AdminDaemonTest : public ::testing::Test {
+class AdminDaemonTest : public SqliteStoreTest {
  protected:
-  void SetUp() override {
-    VSIEVE_REQUIRE_FFMPEG();
-    url_ = "sqlite://" + dir_.File("vsieve.db");
-    auto store = storage::TableStore::Open(url_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-  }
-
   // Polls GET /v1/status until nothing is pending or running and `total` rows exist.
   bool WaitAllFinished(const std::string& address, int total,
                        std::chrono::duration<double> timeout = 90s) {
@@ -61,14 +53,7 @@ class AdminDaemonTest : public ::testing::Test {
     std::vector<std::string> paths = MakeTinyClips(dir_.path(), 3);
     EXPECT_EQ(paths.size(), 3U);
     paths.push_back(dir_.File("missing.mp4"));
-    std::vector<storage::InputRow> rows;
-    for (size_t i = 0; i < paths.size(); ++i) {
-      storage::InputRow row;
-      row.video_id = "m" + std::to_string(i);
-      row.video_path = paths[i];
-      rows.push_back(row);
-    }
-    EXPECT_TRUE(store_->Import(rows).ok());
+    EXPECT_TRUE(store_->Import(RowsFor(paths, "m")).ok());
     AdminDaemon daemon(dir_, url_);
     const std::string address = daemon.WaitForAddress();
     EXPECT_FALSE(address.empty()) << daemon.Log();
@@ -80,10 +65,6 @@ class AdminDaemonTest : public ::testing::Test {
     EXPECT_EQ(daemon.process().Wait(20s), 0) << daemon.Log();
     return metrics.body;
   }
-
-  TempDir dir_;
-  std::string url_;
-  std::unique_ptr<storage::TableStore> store_;
 };
 
 TEST_F(AdminDaemonTest, SubmitAVideoThroughTheApiAndReadItsResult) {
@@ -226,14 +207,7 @@ TEST_F(AdminDaemonTest, ReadyzIs503WhileDraining) {
   const std::string source = dir_.File("slow.mp4");
   ASSERT_TRUE(Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "8", "-pix_fmt",
                       "yuv420p", source}));
-  std::vector<storage::InputRow> rows;
-  for (int i = 0; i < 12; ++i) {
-    storage::InputRow row;
-    row.video_id = "slow" + std::to_string(i);
-    row.video_path = source;
-    rows.push_back(row);
-  }
-  ASSERT_TRUE(store_->Import(rows).ok());
+  ASSERT_TRUE(store_->Import(RowsFor(std::vector<std::string>(12, source), "slow")).ok());
   AdminDaemon daemon(dir_, url_, {"--grace-seconds", "60"});
   ASSERT_TRUE(daemon.WaitReady()) << daemon.Log();
   const std::string address = daemon.WaitForAddress();

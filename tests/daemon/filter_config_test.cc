@@ -4,18 +4,15 @@
 
 #include <sstream>
 
+#include "tests/daemon/config_test_util.h"
 #include "tests/support/test_env.h"
 
 namespace vsieve::daemon {
 namespace {
 
 using common::ErrorCode;
-
-common::Status LoadText(const std::string& text, FilterConfig* config) {
-  testing::TempDir dir;
-  EXPECT_TRUE(testing::WriteFile(dir.File("c.toml"), text));
-  return LoadFilterConfig(dir.File("c.toml"), config);
-}
+using testing::LoadText;
+using testing::RejectedWith;
 
 TEST(FilterConfigTest, ReadsEverySection) {
   FilterConfig config;
@@ -182,13 +179,7 @@ TEST(FilterConfigTest, ServiceSectionErrorsNameTheKey) {
       {"[devices]\ninstances = 0\n", "devices.instances"},
       {"[devices]\nborrow_timeout_seconds = -1\n", "devices.borrow_timeout_seconds"},
   };
-  for (const auto& [text, key] : cases) {
-    FilterConfig config;
-    auto status = LoadText(text, &config);
-    EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
-    EXPECT_NE(status.message().find("'" + key + "'"), std::string::npos)
-        << text << " -> " << status.message();
-  }
+  for (const auto& [text, key] : cases) EXPECT_TRUE(RejectedWith(text, "'" + key + "'"));
   FilterConfig config;
   auto status = LoadText("[pipeline]\nworkers = 0\n", &config);
   EXPECT_NE(status.message().find("pipeline.workers': must be at least 1"), std::string::npos)
@@ -277,13 +268,7 @@ TEST(FilterConfigTest, TierErrorsNameTheKey) {
        "config key 'tiers[1].name': 'local' is already the name of tiers[0]; give each tier a "
        "name"},
   };
-  for (const auto& [text, message] : cases) {
-    FilterConfig config;
-    auto status = LoadText(text, &config);
-    EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
-    EXPECT_NE(status.message().find(message), std::string::npos)
-        << text << " -> " << status.message();
-  }
+  for (const auto& [text, message] : cases) EXPECT_TRUE(RejectedWith(text, message));
 }
 
 TEST(FilterConfigTest, ReadsDetectorsAndHeads) {
@@ -460,11 +445,7 @@ TEST(FilterConfigTest, DetectorAndHeadErrorsNameTheKey) {
       {head + head, "heads[1].name': 'h' is used by another head"},
   };
   for (const auto& [text, expected] : cases) {
-    FilterConfig config;
-    auto status = LoadText(text, &config);
-    EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
-    EXPECT_NE(status.message().find("config key '" + expected), std::string::npos)
-        << text << " -> " << status.message();
+    EXPECT_TRUE(RejectedWith(text, "config key '" + expected));
   }
 }
 

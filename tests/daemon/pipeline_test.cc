@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "tests/daemon/fake_table_store.h"
+#include "tests/daemon/pipeline_test_util.h"
 #include "tests/support/test_env.h"
 
 namespace vsieve::daemon {
@@ -16,48 +17,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::FakeTableStore;
-
-// Small, fast settings; the filter loads no model file.
-PipelineOptions TestOptions() {
-  PipelineOptions options;
-  options.owner = "test-owner";
-  options.until_idle = true;
-  options.config.options.text_regions = false;
-  options.config.store.lease_seconds = 5;
-  PipelineConfig& p = options.config.pipeline;
-  p.download_threads = 2;
-  p.decode_threads = 1;
-  p.workers = 2;
-  p.queue_depth = 4;
-  p.claim_batch = 2;
-  p.write_batch = 4;
-  p.write_interval_seconds = 0.05;
-  p.backoff_base_seconds = 0.01;
-  p.backoff_cap_seconds = 0.05;
-  p.max_attempts = 3;
-  p.grace_seconds = 5;
-  options.config.devices.instances = 2;
-  return options;
-}
-
-// Decode and analysis replaced by stand-ins that succeed at once.
-PipelineHooks InstantHooks() {
-  PipelineHooks hooks;
-  hooks.sample = [](const std::string&, const models::FilterOptions&) {
-    models::SampledVideo video;
-    video.info["video_meta"] = {{"width", 160}};
-    video.stage_ms["decode"] = 1;
-    return video;
-  };
-  hooks.analyze = [](models::VideoFilter*, models::SampledVideo video) {
-    models::FilterReport report;
-    report.info = std::move(video.info);
-    report.stage_ms["regions"] = 1;
-    report.stage_ms["heads"] = 1;
-    return report;
-  };
-  return hooks;
-}
+using testing::InstantHooks;
+using testing::TestOptions;
 
 // Serves every path from a temp file, or fails every fetch with `status`.
 class StubReader : public storage::Reader {

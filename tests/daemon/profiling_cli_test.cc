@@ -92,32 +92,8 @@ std::vector<std::vector<std::string>> ReadCsv(const std::string& path) {
   return rows;
 }
 
-class ProfilingCliTest : public ::testing::Test {
+class ProfilingCliTest : public SqliteStoreTest {
  protected:
-  void SetUp() override {
-    VSIEVE_REQUIRE_FFMPEG();
-    url_ = "sqlite://" + dir_.File("vsieve.db");
-    auto store = storage::TableStore::Open(url_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-  }
-
-  std::vector<std::string> Seed(int count) {
-    const auto clips = MakeTinyClips(dir_.path(), count);
-    EXPECT_EQ(static_cast<int>(clips.size()), count);
-    std::vector<storage::InputRow> rows;
-    std::vector<std::string> ids;
-    for (int i = 0; i < count; ++i) {
-      storage::InputRow row;
-      row.video_id = "id" + std::to_string(i);
-      row.video_path = clips[i];
-      rows.push_back(row);
-      ids.push_back(row.video_id);
-    }
-    EXPECT_TRUE(store_->Import(rows).ok());
-    return ids;
-  }
-
   std::vector<std::string> RunArgs(int workers = 2) const {
     return {"run",        "--store",  url_, "--no-text", "--workers", std::to_string(workers),
             "--owner-id", "profiling"};
@@ -130,14 +106,10 @@ class ProfilingCliTest : public ::testing::Test {
     });
     return results;
   }
-
-  TempDir dir_;
-  std::string url_;
-  std::unique_ptr<storage::TableStore> store_;
 };
 
 TEST_F(ProfilingCliTest, TraceHasEveryStageOfEveryVideoAndCsvMatchesTheRows) {
-  const auto ids = Seed(4);
+  const auto ids = ImportTinyClips(4);
   std::vector<std::string> args = RunArgs();
   args.insert(args.end(), {"--until-idle", "--trace", dir_.File("trace.json"), "--stage-csv",
                            dir_.File("stages.csv")});
@@ -214,7 +186,7 @@ TEST_F(ProfilingCliTest, TraceHasEveryStageOfEveryVideoAndCsvMatchesTheRows) {
 }
 
 TEST_F(ProfilingCliTest, TraceStaysValidAfterSigtermDrain) {
-  Seed(12);
+  ImportTinyClips(12);
   std::vector<std::string> args = RunArgs(/*workers=*/1);
   args.insert(args.end(),
               {"--trace", dir_.File("trace.json"), "--stage-csv", dir_.File("stages.csv")});
@@ -279,7 +251,7 @@ TEST_F(ProfilingCliTest, ProbeWritesTraceAndCsvToo) {
 }
 
 TEST_F(ProfilingCliTest, UnwritableOutputFilesAreSetupErrors) {
-  Seed(1);
+  ImportTinyClips(1);
   for (const char* flag : {"--trace", "--stage-csv"}) {
     std::vector<std::string> args = {VSIEVE_BINARY};
     const auto run = RunArgs();
@@ -299,7 +271,7 @@ TEST_F(ProfilingCliTest, UnwritableOutputFilesAreSetupErrors) {
 }
 
 TEST_F(ProfilingCliTest, CoreBindShowsInEveryRow) {
-  const auto ids = Seed(3);
+  const auto ids = ImportTinyClips(3);
   std::vector<std::string> args = {VSIEVE_BINARY};
   const auto run = RunArgs();
   args.insert(args.end(), run.begin(), run.end());

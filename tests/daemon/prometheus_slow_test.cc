@@ -36,14 +36,7 @@ TEST(PrometheusSlowTest, ARealPrometheusScrapesTheDaemon) {
   {
     auto store = storage::TableStore::Open(url);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
-    std::vector<storage::InputRow> rows;
-    int i = 0;
-    for (const std::string& path : MakeTinyClips(dir.path(), 3)) {
-      storage::InputRow row;
-      row.video_id = "p" + std::to_string(i++);
-      row.video_path = path;
-      rows.push_back(row);
-    }
+    const std::vector<storage::InputRow> rows = RowsFor(MakeTinyClips(dir.path(), 3), "p");
     ASSERT_EQ(rows.size(), 3U);
     ASSERT_TRUE((*store)->Import(rows).ok());
   }

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "storage/tiered_reader.h"
+#include "tests/daemon/config_test_util.h"
 #include "tests/storage/fake_tier.h"
 #include "tests/support/test_env.h"
 
@@ -12,12 +13,8 @@ namespace vsieve::daemon {
 namespace {
 
 using common::ErrorCode;
-
-common::Status LoadText(const std::string& text, FilterConfig* config) {
-  testing::TempDir dir;
-  EXPECT_TRUE(testing::WriteFile(dir.File("c.toml"), text));
-  return LoadFilterConfig(dir.File("c.toml"), config);
-}
+using testing::LoadText;
+using testing::RejectedWith;
 
 TEST(CacheConfigTest, ReadsTheCacheSection) {
   FilterConfig config;
@@ -52,13 +49,7 @@ TEST(CacheConfigTest, BadCacheKeysAreErrorsNamingTheKey) {
       {"[cache]\nmax_bytes = \"0GiB\"\n", "cache.max_bytes"},
       {"cache = 3\n", "cache"},
   };
-  for (const auto& [text, key] : cases) {
-    FilterConfig config;
-    auto status = LoadText(text, &config);
-    EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
-    EXPECT_NE(status.message().find("'" + key + "'"), std::string::npos)
-        << text << " -> " << status.message();
-  }
+  for (const auto& [text, key] : cases) EXPECT_TRUE(RejectedWith(text, "'" + key + "'"));
 }
 
 TEST(ByteSizeTest, ParsesCountsAndUnits) {

@@ -304,32 +304,19 @@ int Processed(const std::string& message) {
   return std::stoi(match[1]);
 }
 
-class SdNotifyTest : public ::testing::Test {
+class SdNotifyTest : public testing::SqliteStoreTest {
  protected:
   void SetUp() override {
-    VSIEVE_REQUIRE_FFMPEG();
-    url_ = "sqlite://" + dir_.File("vsieve.db");
-    auto store = storage::TableStore::Open(url_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    std::vector<storage::InputRow> rows;
-    const auto clips = testing::MakeTinyClips(dir_.path(), 3);
-    ASSERT_EQ(clips.size(), 3u);
-    for (std::size_t i = 0; i < clips.size(); ++i) {
-      storage::InputRow row;
-      row.video_id = "id" + std::to_string(i);
-      row.video_path = clips[i];
-      rows.push_back(row);
-    }
-    ASSERT_TRUE((*store)->Import(rows).ok());
+    SqliteStoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_EQ(ImportTinyClips(3).size(), 3u);
+    store_.reset();  // only the daemon has the database open while a test runs
   }
 
   std::vector<std::string> RunArgs() const {
     return {"run",       "--store", url_,         "--no-text",   "--log-level",     "info",
             "--workers", "1",       "--owner-id", "notify-test", "--grace-seconds", "20"};
   }
-
-  testing::TempDir dir_;
-  std::string url_;
 };
 
 TEST_F(SdNotifyTest, ReadyStatusWatchdogReloadAndStoppingInOrder) {

@@ -42,22 +42,8 @@ HeadInput Input(const std::vector<cv::Mat>& frames) {
   return input;
 }
 
-class OnnxHeadTest : public ::testing::Test {
+class OnnxHeadTest : public testing::TestModelsSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
-    skip_ = new std::string(testing::MakeTestModels(dir_->path()));
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    delete skip_;
-    dir_ = nullptr;
-    skip_ = nullptr;
-  }
-  void SetUp() override {
-    if (!skip_->empty()) GTEST_SKIP() << *skip_;
-  }
-
   static std::string Model(const std::string& name) { return dir_->File(name + ".onnx"); }
 
   // A head over `model` with distinctive normalisation and no activation, so the result is the
@@ -96,13 +82,7 @@ class OnnxHeadTest : public ::testing::Test {
       EXPECT_NEAR(out.result[i].second, expected[i], 1e-4) << out.result[i].first;
     }
   }
-
-  static testing::TempDir* dir_;
-  static std::string* skip_;
 };
-
-testing::TempDir* OnnxHeadTest::dir_ = nullptr;
-std::string* OnnxHeadTest::skip_ = nullptr;
 
 TEST_F(OnnxHeadTest, NcthwPicksFramesEvenlyInOrderWithMeanStdAndRgb) {
   const OnnxHeadConfig config = Config("head_ncthw");

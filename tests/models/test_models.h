@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 
 #include "tests/support/test_env.h"
@@ -27,6 +28,28 @@ inline std::string MakeTestModels(const std::string& dir) {
   }
   return "";
 }
+
+// A fixture for suites over the test graphs: they are written once per suite into dir_, and
+// every test skips with the reason when they could not be made. A suite that needs more files
+// in dir_ defines its own SetUpTestSuite() that calls this one first. One suite at a time (the
+// folder is shared by every suite derived from this).
+class TestModelsSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::make_unique<TempDir>();
+    skip_ = MakeTestModels(dir_->path());
+  }
+  static void TearDownTestSuite() {
+    dir_.reset();
+    skip_.clear();
+  }
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+  }
+
+  static inline std::unique_ptr<TempDir> dir_;
+  static inline std::string skip_;
+};
 
 }  // namespace vsieve::testing
 

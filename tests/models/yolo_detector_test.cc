@@ -10,6 +10,7 @@
 
 #include "models/configured_models.h"
 #include "models/video_filter.h"
+#include "tests/models/real_detectors.h"
 #include "tests/models/test_models.h"
 #include "tests/support/test_env.h"
 
@@ -31,21 +32,11 @@ double IoU(const cv::Rect2f& a, const cv::Rect2f& b) {
 //   (32, 32, 16, 8; 0.9; 0.1, 0.8)  (10, 20, 4, 4; 0.5; 0.9, 0.1)  (33, 32, 16, 8; 0.8; 0.2, 0.7)
 // on a 64 x 64 input. The third row overlaps the first (IoU 0.88) and loses to it in NMS.
 
-class YoloLayoutTest : public ::testing::Test {
+class YoloLayoutTest : public testing::TestModelsSuite {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
-    skip_ = new std::string(testing::MakeTestModels(dir_->path()));
+    TestModelsSuite::SetUpTestSuite();
     testing::WriteFile(dir_->File("classes.txt"), "logo\nsubtitle\n");
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    delete skip_;
-    dir_ = nullptr;
-    skip_ = nullptr;
-  }
-  void SetUp() override {
-    if (!skip_->empty()) GTEST_SKIP() << *skip_;
   }
   static DetectorConfig Config(YoloKind kind) {
     DetectorConfig config;
@@ -57,12 +48,7 @@ class YoloLayoutTest : public ::testing::Test {
     config.conf = 0.3F;
     return config;
   }
-  static testing::TempDir* dir_;
-  static std::string* skip_;
 };
-
-testing::TempDir* YoloLayoutTest::dir_ = nullptr;
-std::string* YoloLayoutTest::skip_ = nullptr;
 
 TEST_F(YoloLayoutTest, Yolov5RowsAreDecodedAndUnletterboxed) {
   auto detector = YoloDetector::Load(Config(YoloKind::kYolov5), Device{});
@@ -278,25 +264,8 @@ cv::Mat VtestFrame100() {
 }
 
 DetectorConfig RealDetector(const std::string& which) {
-  const std::string models = SharedAssetsDir() + "/models/";
-  DetectorConfig config;
-  config.name = which;
+  DetectorConfig config = testing::RealDetectorConfig(SharedAssetsDir() + "/models/", which);
   config.conf = 0.3F;
-  if (which == "yolox-nano") {
-    config.kind = YoloKind::kYolox;
-    config.model = models + "yolox-nano/yolox_nano.onnx";
-    config.classes = models + "yolox-nano/coco_classes.txt";
-  } else if (which == "fastestdet") {
-    config.kind = YoloKind::kFastestDet;
-    config.model = models + "fastestdet/FastestDet.onnx";
-    config.classes = models + "fastestdet/coco.names";
-  } else {
-    config.kind = YoloKind::kDarknet;
-    config.model = models + "yolo-fastest-1.1/yolo-fastest-1.1.weights";
-    config.cfg = models + "yolo-fastest-1.1/yolo-fastest-1.1.cfg";
-    config.classes = models + "yolo-fastest-1.1/coco.names";
-  }
-  config.letterbox = DefaultLetterbox(config.kind);
   return config;
 }
 

@@ -2,32 +2,33 @@
 // folder, the http tier on nginx, the s3 tier on s3rver (@20minutes/s3rver, which verifies
 // SigV4). Each kind skips with a reason when its server cannot be started here.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <memory>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "common/metrics.h"
 #include "storage/http_client.h"
 #include "storage/s3_tier.h"
 #include "storage/tier_factory.h"
 #include "tests/storage/file_sink.h"
 #include "tests/storage/nginx_server.h"
 #include "tests/storage/s3_server.h"
+#include "tests/storage/test_bytes.h"
 #include "tests/support/test_env.h"
 
 namespace vsieve::storage {
 namespace {
 
 using common::ErrorCode;
+using testing::Counter;
 using testing::FileSink;
+using testing::Md5Hex;
+using testing::RandomBytes;
 
 constexpr char kBucket[] = "media";
 constexpr char kKey[] = "videos/a.mp4";
@@ -36,31 +37,6 @@ constexpr char kKey[] = "videos/a.mp4";
 const std::string kOddKey = "dir with space/vid\xC3\xA9o \xE5\xAD\x97\xE5\xB9\x95 #1+%.mp4";
 constexpr char kAccessKey[] = "contractkey";
 constexpr char kSecretKey[] = "contractsecret";
-
-std::string Bytes(size_t size, unsigned seed) {
-  std::mt19937 engine(seed);
-  std::string out(size, '\0');
-  for (char& c : out) c = static_cast<char>(engine() & 0xff);
-  out[0] = '\0';
-  return out;
-}
-
-std::string Md5Hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_md5(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
-
-double Counter(const std::string& name, const common::Labels& labels) {
-  return common::MetricsRegistry::Global().GetCounter(name, "", labels).value();
-}
 
 double Requests(const std::string& tier) {
   double total = 0;
@@ -72,11 +48,11 @@ double Requests(const std::string& tier) {
 }
 
 const std::string& VideoBytes() {
-  static const std::string bytes = Bytes(300000, 1);
+  static const std::string bytes = RandomBytes(300000, 1);
   return bytes;
 }
 const std::string& OddBytes() {
-  static const std::string bytes = Bytes(5000, 2);
+  static const std::string bytes = RandomBytes(5000, 2);
   return bytes;
 }
 
