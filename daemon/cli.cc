@@ -14,6 +14,7 @@
 #include "daemon/probe_command.h"
 #include "daemon/run_command.h"
 #include "daemon/table_commands.h"
+#include "models/model_worker.h"
 
 namespace vsieve::daemon {
 namespace {
@@ -168,6 +169,19 @@ int RunCli(int argc, char** argv) {
         ->check(CLI::Range(0.0, 1e9));
   }
 
+  // `vsieve model-worker`: the child side of an isolated model (models/child_process_model.h).
+  // Hidden from --help: only the daemon starts it.
+  int worker_fd_in = -1;
+  int worker_fd_out = -1;
+  int worker_parent_pid = 0;
+  CLI::App* worker_cmd =
+      app.add_subcommand("model-worker", "Serve one model over the child-process protocol");
+  worker_cmd->group("");
+  worker_cmd->add_option("--fd-in", worker_fd_in, "Descriptor to read requests from")->required();
+  worker_cmd->add_option("--fd-out", worker_fd_out, "Descriptor to write replies to")->required();
+  worker_cmd->add_option("--parent-pid", worker_parent_pid,
+                         "Exit at once if this is not the parent");
+
   // import, export, requeue, status.
   TableCommands table_commands;
   table_commands.Register(&app);
@@ -179,6 +193,9 @@ int RunCli(int argc, char** argv) {
   }
   if (std::optional<int> code = table_commands.RunParsed()) return *code;
 
+  if (worker_cmd->parsed()) {
+    return models::RunModelWorker(worker_fd_in, worker_fd_out, worker_parent_pid);
+  }
   if (probe_cmd->parsed()) {
     FilterConfig config;
     if (!BuildConfig(probe_flags, &config)) return 2;
