@@ -313,26 +313,32 @@ TEST(InstancePoolTest, ABudgetFitsHeavyModelsThatSumWithinIt) {
   EXPECT_TRUE(budgets->TryAcquire("cpu:7", 1000));
 }
 
+// The value of one series in the global registry's text, or -1 when absent.
+double SeriesValue(const std::string& series) {
+  const std::string text = common::MetricsRegistry::Global().Render();
+  const size_t at = text.find(series + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 1));
+}
+
 TEST(InstancePoolTest, BorrowWaitsAreExportedAsMetrics) {
-  auto pool = InstancePool<Counter>::Create({"cpu:0"}, 1, CounterFactory());
-  ASSERT_TRUE(pool.ok());
+  const std::string labels = R"({device="cpu:3",model="metrics_pool"})";
+  const double borrows_before =
+      std::max(0.0, SeriesValue("vsieve_model_borrow_wait_seconds_count" + labels));
   PoolOptions options;
   options.model = "metrics_pool";
   options.devices = {"cpu:3"};
-  auto named = InstancePool<Counter>::Create(options, CounterFactory());
-  ASSERT_TRUE(named.ok());
-  auto lease = (*named)->Borrow(1s);
-  ASSERT_TRUE(lease.ok());
-  const std::string text = common::MetricsRegistry::Global().Render();
-  EXPECT_NE(
-      text.find(
-          "vsieve_model_borrow_wait_seconds_count{device=\"cpu:3\",model=\"metrics_pool\"} 1"),
-      std::string::npos)
-      << text;
-  EXPECT_NE(text.find("vsieve_model_instances_busy{device=\"cpu:3\",model=\"metrics_pool\"} 1"),
-            std::string::npos);
-  EXPECT_NE(text.find("vsieve_model_instances{device=\"cpu:3\",model=\"metrics_pool\"} 1"),
-            std::string::npos);
+  auto pool = InstancePool<Counter>::Create(options, CounterFactory());
+  ASSERT_TRUE(pool.ok());
+  EXPECT_EQ(SeriesValue("vsieve_model_instances" + labels), 1);
+  {
+    auto lease = (*pool)->Borrow(1s);
+    ASSERT_TRUE(lease.ok());
+    EXPECT_EQ(SeriesValue("vsieve_model_borrow_wait_seconds_count" + labels), borrows_before + 1);
+    EXPECT_EQ(SeriesValue("vsieve_model_instances_busy" + labels), 1);
+  }
+  EXPECT_EQ(SeriesValue("vsieve_model_instances_busy" + labels), 0);
+  pool = common::Status(common::ErrorCode::kInternal, "destroyed");
+  EXPECT_EQ(SeriesValue("vsieve_model_instances" + labels), 0);
 }
 
 }  // namespace
