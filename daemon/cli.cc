@@ -141,8 +141,11 @@ int RunCli(int argc, char** argv) {
                       "Lease owner suffix (default: an id kept in <db>.owner); give each daemon "
                       "on one host its own");
   run_cmd->add_option("--log-file", run_log_file, "Log to this file (SIGHUP reopens it)");
-  // Each overrides the [pipeline], [store] or [devices] key of the same name (underscores for
-  // dashes); etc/vsieve.example.toml gives the defaults.
+  bool run_isolate = false;
+  run_cmd->add_flag("--isolate", run_isolate,
+                    "Run model instances in child processes ([devices] isolate)");
+  // Each overrides the [pipeline], [store], [devices] or [batching] key of the same name
+  // (underscores for dashes); etc/vsieve.example.toml gives the defaults.
   const std::pair<const char*, const char*> int_flags[] = {
       {"workers", "Analysis threads"},
       {"instances", "Exclusive filter instances per device (default: one per worker)"},
@@ -152,7 +155,8 @@ int RunCli(int argc, char** argv) {
       {"claim-batch", "Rows claimed per claim transaction"},
       {"write-batch", "Results written per transaction"},
       {"lease-seconds", "Lease length; heartbeats extend it"},
-      {"max-attempts", "Attempts before a row is failed for good"}};
+      {"max-attempts", "Attempts before a row is failed for good"},
+      {"max-batch", "Micro-batching: items per forward pass at most"}};
   for (const auto& [name, help] : int_flags) {
     run_cmd->add_option(std::string("--") + name, run_ints[name], help)
         ->check(CLI::Range(1, 100000));
@@ -163,7 +167,9 @@ int RunCli(int argc, char** argv) {
       {"video-deadline-seconds", "Per-video deadline, fetch to result"},
       {"backoff-base-seconds", "Retry backoff base (full jitter, doubling)"},
       {"backoff-cap-seconds", "Retry backoff cap"},
-      {"write-interval-seconds", "Longest a finished result waits for its batch"}};
+      {"write-interval-seconds", "Longest a finished result waits for its batch"},
+      {"max-delay-ms", "Micro-batching: longest an item waits for company"},
+      {"model-timeout-seconds", "Isolated models: one call, then the child is killed"}};
   for (const auto& [name, help] : double_flags) {
     run_cmd->add_option(std::string("--") + name, run_doubles[name], help)
         ->check(CLI::Range(0.0, 1e9));
@@ -229,6 +235,10 @@ int RunCli(int argc, char** argv) {
     flag_double("backoff-base-seconds", &p.backoff_base_seconds);
     flag_double("backoff-cap-seconds", &p.backoff_cap_seconds);
     flag_double("write-interval-seconds", &p.write_interval_seconds);
+    flag_int("max-batch", &config.batching.max_batch);
+    flag_double("max-delay-ms", &config.batching.max_delay_ms);
+    flag_double("model-timeout-seconds", &config.devices.model_timeout_seconds);
+    if (run_isolate) config.devices.isolate = true;
     // Without an explicit instance count, one exclusive filter per worker.
     if (run_cmd->count("--workers") > 0 && run_cmd->count("--instances") == 0) {
       config.devices.instances = p.workers;

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/stopwatch.h"
+#include "daemon/device_runtime.h"
 #include "daemon/result_row.h"
 
 namespace vsieve::daemon {
@@ -83,8 +84,9 @@ common::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions opt
   const models::FilterOptions filter_options = options.config.options;
   std::unique_ptr<Pipeline> pipeline(new Pipeline(std::move(options), store, std::move(hooks)));
   bool warned = false;
+  const DeviceConfig& devices = pipeline->options_.config.devices;
   auto pool = models::InstancePool<models::VideoFilter>::Create(
-      pipeline->options_.config.devices.list, pipeline->options_.config.devices.instances,
+      PoolOptionsFor(devices, "filter", devices.instances, MakeDeviceBudgets(devices)),
       [&](const models::Device&) -> common::StatusOr<std::unique_ptr<models::VideoFilter>> {
         auto filter = models::VideoFilter::Create(filter_options);
         if (filter.ok() && !warned) {

@@ -36,7 +36,7 @@ struct ChildProcessOptions {
 // `binary model-worker --fd-in 3 --fd-out 3 --parent-pid P` on one end of a socketpair, with
 // stdin from /dev/null, stdout sent to stderr, every other descriptor closed, default signal
 // dispositions, an empty signal mask and its own process group (a terminal's Ctrl-C goes to the
-// daemon, which stops the children itself); the child asks for SIGKILL when its parent dies.
+// daemon, which stops the children itself); the child exits when its parent dies.
 //
 // Failures: a child that dies (EOF, EPIPE), sends a bad frame or exits makes the call fail with
 // kModelFailed saying how ("model child exited on signal 6 (SIGABRT)", "model child exited with

@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "models/item_model.h"
 #include "models/model_protocol.h"
@@ -48,6 +51,35 @@ common::StatusOr<std::string> Predict(const std::string& payload, ItemModel* mod
   return EncodeOutputs(outputs);
 }
 
+// Exits the process when it is re-parented (its parent died). Checks twice a second.
+class ParentWatchdog {
+ public:
+  explicit ParentWatchdog(pid_t parent)
+      : thread_([this, parent] {
+          std::unique_lock lock(mutex_);
+          while (!stop_) {
+            if (getppid() != parent) _exit(0);
+            wake_.wait_for(lock, std::chrono::milliseconds(500));
+          }
+        }) {}
+  ~ParentWatchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  ParentWatchdog(const ParentWatchdog&) = delete;
+  ParentWatchdog& operator=(const ParentWatchdog&) = delete;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by mutex_
+  std::thread thread_;
+};
+
 }  // namespace
 
 int RunModelWorker(int fd_in, int fd_out, int parent_pid) {
@@ -56,8 +88,12 @@ int RunModelWorker(int fd_in, int fd_out, int parent_pid) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (parent_pid > 0 && getppid() != parent_pid) return 0;  // the parent died before prctl
+  if (parent_pid > 0 && getppid() != parent_pid) return 0;  // the parent is already gone
+  // The parent going away closes the channel, which ends a child waiting for a request; a child
+  // busy in (or hung by) its model is ended by this watchdog instead. (PR_SET_PDEATHSIG would
+  // fire when the parent *thread* that spawned the child exits, which in the daemon is any
+  // worker thread.)
+  ParentWatchdog watchdog(parent_pid > 0 ? parent_pid : getppid());
   FrameChannel channel(fd_in, fd_out);
   std::unique_ptr<ItemModel> model;
   for (;;) {

@@ -9,10 +9,10 @@ namespace vsieve::models {
 // runs the items and answers REPLY or ERROR (the child stays up after a model error); EXIT, or
 // the parent closing the channel, ends the loop.
 //
-// Ignores SIGPIPE; asks the kernel for SIGKILL when the parent dies (when `parent_pid` > 0 and
-// the parent is already gone, exits at once). Blocks until the loop ends. Returns the process
-// exit status: 0 after EXIT or a clean EOF, 3 after a bad frame or an I/O error, 2 for bad
-// descriptors.
+// Ignores SIGPIPE; exits when the parent dies: at once when `parent_pid` > 0 is no longer the
+// parent, at EOF when idle, and within half a second (a watchdog thread) when busy or hung. Blocks
+// until the loop ends. Returns the process exit status: 0 after EXIT or a clean EOF, 3 after a bad
+// frame or an I/O error, 2 for bad descriptors.
 int RunModelWorker(int fd_in, int fd_out, int parent_pid);
 
 }  // namespace vsieve::models

@@ -11,6 +11,7 @@
 
 #include "common/metrics.h"
 #include "tests/models/child_process_test_util.h"
+#include "tests/support/test_env.h"
 
 namespace vsieve::models {
 namespace {
@@ -289,6 +290,33 @@ TEST_F(ChildProcessModelTest, AChildKilledFromOutsideIsRestarted) {
   EXPECT_NE(lost.status().message().find("exited on signal 9 (SIGKILL)"), std::string::npos)
       << lost.status().message();
   ASSERT_TRUE((*model)->RunItems({Item(1)}).ok());
+}
+
+TEST_F(ChildProcessModelTest, TheChildOutlivesTheThreadThatStartedIt) {
+  std::unique_ptr<ChildProcessModel> model;
+  std::thread starter([&] {
+    auto started = ChildProcessModel::Start(Options("scale", {}, "thread"));
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    model = std::move(started).value();
+  });
+  starter.join();
+  ASSERT_NE(model, nullptr);
+  std::this_thread::sleep_for(100ms);
+  auto outputs = model->RunItems({Item(1)});
+  EXPECT_TRUE(outputs.ok()) << outputs.status().ToString();
+  EXPECT_EQ(model->stats().crashes, 0);
+}
+
+TEST_F(ChildProcessModelTest, TheWorkerRefusesBadDescriptorsAndAForeignParent) {
+  EXPECT_EQ(testing::RunProgram({VSIEVE_BINARY, "model-worker", "--fd-in", "77", "--fd-out", "77"}),
+            2);
+  // Started by this test, not by pid 1: it exits at once without reading.
+  EXPECT_EQ(testing::RunProgram({VSIEVE_BINARY, "model-worker", "--fd-in", "0", "--fd-out", "1",
+                                 "--parent-pid", "1"}),
+            0);
+  std::string help;
+  testing::RunProgram({VSIEVE_BINARY, "--help"}, &help);
+  EXPECT_EQ(help.find("model-worker"), std::string::npos) << "the worker is hidden from --help";
 }
 
 }  // namespace
