@@ -1,12 +1,15 @@
 #include "models/child_process_model.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "common/metrics.h"
@@ -290,6 +293,22 @@ TEST_F(ChildProcessModelTest, AChildKilledFromOutsideIsRestarted) {
   EXPECT_NE(lost.status().message().find("exited on signal 9 (SIGKILL)"), std::string::npos)
       << lost.status().message();
   ASSERT_TRUE((*model)->RunItems({Item(1)}).ok());
+}
+
+TEST_F(ChildProcessModelTest, TheChildInheritsOnlyItsChannel) {
+  // A descriptor of ours without close-on-exec must not reach the child.
+  const int leak = open("/dev/null", O_RDONLY);
+  ASSERT_GE(leak, 0);
+  auto model = ChildProcessModel::Start(Options("scale", {}, "fds"));
+  close(leak);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  std::vector<std::string> fds;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string((*model)->pid()) + "/fd")) {
+    fds.push_back(entry.path().filename().string());
+  }
+  std::sort(fds.begin(), fds.end());
+  EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2", "3"}));
 }
 
 TEST_F(ChildProcessModelTest, TheChildOutlivesTheThreadThatStartedIt) {
