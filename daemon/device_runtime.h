@@ -14,7 +14,7 @@ namespace vsieve::daemon {
 // budget is configured. One number applies to every device in the list.
 std::shared_ptr<models::DeviceBudgets> MakeDeviceBudgets(const DeviceConfig& devices);
 
-// Pool options for model `name` ("filter", a detector or head name) with `instances` on the
+// Pool options for model `name` ("video_filter", a detector or head name) with `instances` on the
 // heaviest device: the device list and weights of [devices], its cost from [devices.costs]
 // (0 when absent) and the shared `budgets`.
 models::PoolOptions PoolOptionsFor(const DeviceConfig& devices, const std::string& name,

@@ -46,7 +46,7 @@ struct DeviceConfig {
   std::vector<double> budgets;          // `budget`: one number for every device, or one per device;
                                         // 0 = unlimited; empty = no budgets
   std::map<std::string, double> costs;  // [devices.costs] model name -> budget a busy instance
-                                        // holds ("filter" = the built-in filter); 0 if absent
+                                        // holds ("video_filter" = the built-in filter); 0 if absent
   bool isolate = false;                 // run model instances in child processes
   double model_timeout_seconds = 30;    // isolated: one call, then the child is killed
   double restart_backoff_base_seconds = 1;  // isolated: restart delay after a failure ...

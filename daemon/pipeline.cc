@@ -86,7 +86,7 @@ common::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions opt
   bool warned = false;
   const DeviceConfig& devices = pipeline->options_.config.devices;
   auto pool = models::InstancePool<models::VideoFilter>::Create(
-      PoolOptionsFor(devices, "filter", devices.instances, MakeDeviceBudgets(devices)),
+      PoolOptionsFor(devices, "video_filter", devices.instances, MakeDeviceBudgets(devices)),
       [&](const models::Device&) -> common::StatusOr<std::unique_ptr<models::VideoFilter>> {
         auto filter = models::VideoFilter::Create(filter_options);
         if (filter.ok() && !warned) {

@@ -101,10 +101,11 @@ struct DeviceCounters {
 // borrows an instance (RAII lease, with a timeout), uses it, and the lease gives it back on
 // destruction.
 //
-// Metrics (common::MetricsRegistry::Global(), labels {model, device}):
-// vsieve_model_borrow_wait_seconds (histogram of every successful borrow's wait, 0 included),
-// vsieve_model_instances_busy and vsieve_model_instances (gauges), and
-// vsieve_model_borrow_timeouts_total{model}.
+// Metrics: the pool records vsieve_model_borrow_wait_seconds{model,device}, a histogram of every
+// successful borrow's wait (0 included), in common::MetricsRegistry::Global(). Instance, busy,
+// borrow, wait and timeout counts are in Counters(), which the daemon exports
+// (daemon/daemon_metrics.h: vsieve_model_instances, vsieve_model_instances_busy, ...); the pool
+// does not export them again.
 //
 // Ownership: the pool owns every instance; a Lease only lends one and must not outlive the pool.
 // Thread-safety: Borrow(), Counters() and Lease destruction are safe from any number of threads;
@@ -207,8 +208,9 @@ class InstancePool {
       counters.instances = count;
       counters.weight = weights[d];
       pool->counters_.push_back(counters);
-      pool->metrics_.push_back(DeviceMetrics(options.model, device.name));
-      pool->metrics_.back().instances->Add(count);
+      pool->wait_metrics_.push_back(&common::MetricsRegistry::Global().GetHistogram(
+          "vsieve_model_borrow_wait_seconds", "Time a worker waited to borrow a model instance",
+          common::DurationBuckets(), {{"model", options.model}, {"device", device.name}}));
       for (int i = 0; i < count; ++i) {
         auto instance = factory(device);
         if (!instance.ok()) return instance.status().WithContext("device " + device.name);
@@ -228,8 +230,6 @@ class InstancePool {
 
   ~InstancePool() {
     if (listener_ != 0) options_.budgets->RemoveListener(listener_);
-    for (size_t d = 0; d < metrics_.size(); ++d)
-      metrics_[d].instances->Add(-counters_[d].instances);
   }
   InstancePool(const InstancePool&) = delete;
   InstancePool& operator=(const InstancePool&) = delete;
@@ -253,7 +253,6 @@ class InstancePool {
       if (slot < 0 && (timed_out || std::chrono::steady_clock::now() >= deadline)) {
         ++counters_.front().timeouts;
         if (budget_waited) ++counters_.front().budget_waits;
-        timeouts_metric_->Inc();
         return common::Status(common::ErrorCode::kTimeout,
                               "no instance of model " + options_.model +
                                   " came free within the borrow timeout" +
@@ -272,8 +271,7 @@ class InstancePool {
       counters.wait_seconds_total += wait_seconds;
     }
     if (budget_waited) ++counters.budget_waits;
-    metrics_[device_index].busy->Add(1);
-    metrics_[device_index].wait->Observe(waited ? wait_seconds : 0.0);
+    wait_metrics_[device_index]->Observe(waited ? wait_seconds : 0.0);
     return Lease(this, slot);
   }
 
@@ -292,28 +290,7 @@ class InstancePool {
     int device_index = 0;
     std::unique_ptr<T> instance;
   };
-  struct DeviceMetrics {
-    DeviceMetrics(const std::string& model, const std::string& device) {
-      auto& registry = common::MetricsRegistry::Global();
-      const common::Labels labels = {{"model", model}, {"device", device}};
-      wait = &registry.GetHistogram("vsieve_model_borrow_wait_seconds",
-                                    "Time a worker waited to borrow a model instance",
-                                    common::DurationBuckets(), labels);
-      busy =
-          &registry.GetGauge("vsieve_model_instances_busy", "Model instances lent out now", labels);
-      instances = &registry.GetGauge("vsieve_model_instances", "Model instances loaded", labels);
-    }
-    common::Histogram* wait;
-    common::Gauge* busy;
-    common::Gauge* instances;
-  };
-
-  explicit InstancePool(PoolOptions options)
-      : options_(std::move(options)),
-        timeouts_metric_(&common::MetricsRegistry::Global().GetCounter(
-            "vsieve_model_borrow_timeouts_total",
-            "Borrows of a model instance that gave up at the borrow timeout",
-            {{"model", options_.model}})) {}
+  explicit InstancePool(PoolOptions options) : options_(std::move(options)) {}
 
   // The free slot to lend, its device's budget taken; -1 when none fits. Requires mutex_.
   int PickLocked() {
@@ -348,7 +325,6 @@ class InstancePool {
       free_.push_back(slot);
       --counters_[device_index].busy;
     }
-    metrics_[device_index].busy->Add(-1);
     if (options_.budgets != nullptr && options_.cost > 0) {
       options_.budgets->Release(slots_[slot].device.name, options_.cost);  // wakes our waiters
     } else {
@@ -357,10 +333,9 @@ class InstancePool {
   }
 
   const PoolOptions options_;
-  common::Counter* timeouts_metric_;
   int listener_ = 0;
-  std::vector<Slot> slots_;             // fixed after Create(); read without the lock
-  std::vector<DeviceMetrics> metrics_;  // per device; fixed after Create()
+  std::vector<Slot> slots_;                       // fixed after Create(); read without the lock
+  std::vector<common::Histogram*> wait_metrics_;  // per device; fixed after Create()
   mutable std::mutex mutex_;
   std::condition_variable returned_;
   std::vector<int> free_;                 // guarded by mutex_: indices into slots_
