@@ -105,11 +105,20 @@ int RunCli(int argc, char** argv) {
       "Run the whole filter on videos without a table; print one JSON output row per input, in "
       "input order. Exit 0 even when some inputs fail (each failure is a row with succeed "
       "\"false\").");
-  probe_cmd->add_option("inputs", probe.inputs, "Video paths or file:// URIs")->required();
+  probe_cmd
+      ->add_option("inputs", probe.inputs,
+                   "Video paths or file:// URIs; with [[tiers]] in the config also "
+                   "s3://BUCKET/KEY or BUCKET/KEY (local files then as /abs, ./rel or file://)")
+      ->required();
   probe_cmd->add_flag("--pretty", probe.pretty, "Indented JSON for humans");
   probe.jobs = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   probe_cmd->add_option("-j,--jobs", probe.jobs, "Videos filtered at once (default: CPU count)")
       ->check(CLI::Range(1, 256));
+  probe_cmd->add_option("--trace", probe.trace_path,
+                        "Write a Chrome trace-event JSON of per-video stage spans (open it in "
+                        "Perfetto or chrome://tracing)");
+  probe_cmd->add_option("--stage-csv", probe.stage_csv_path,
+                        "Write seed 004's per-step latency CSV, one line per video");
   AddFilterFlags(probe_cmd, &probe_flags);
 
   FilterFlags validate_flags;
@@ -141,6 +150,27 @@ int RunCli(int argc, char** argv) {
                       "Lease owner suffix (default: an id kept in <db>.owner); give each daemon "
                       "on one host its own");
   run_cmd->add_option("--log-file", run_log_file, "Log to this file (SIGHUP reopens it)");
+  AdminConfig run_admin;
+  run_cmd->add_option("--admin-listen", run_admin.listen,
+                      "Admin HTTP API address HOST:PORT (default 127.0.0.1:9464; port 0 = any "
+                      "free port, logged; 'off' = none)");
+  run_cmd
+      ->add_option("--admin-token-file", run_admin.token_file,
+                   "File whose first line is the bearer token POST /v1/videos requires")
+      ->check(CLI::ExistingFile);
+  run_cmd->add_option("--admin-address-file", run_admin.address_file,
+                      "Write the admin API's bound HOST:PORT here once listening");
+  run_cmd->add_option("--trace", run.trace_path,
+                      "Write a Chrome trace-event JSON of pipeline spans per video, stage and "
+                      "thread (Perfetto, chrome://tracing); closed valid after the drain");
+  run_cmd->add_option("--stage-csv", run.stage_csv_path,
+                      "Write seed 004's per-step latency CSV (read/prep/exec ms), one line per "
+                      "result row");
+  std::string run_core_bind;
+  run_cmd->add_flag("--core-bind{auto}", run_core_bind,
+                    "Pin the decode and analysis pools to CPUs ([pipeline] core_bind): alone = "
+                    "auto (disjoint shares of the allowed CPUs); --core-bind=off, or per pool "
+                    "--core-bind='decode=0;workers=1-3;fetch=4'");
   bool run_isolate = false;
   run_cmd->add_flag("--isolate", run_isolate,
                     "Run model instances in child processes ([devices] isolate)");
@@ -213,6 +243,15 @@ int RunCli(int argc, char** argv) {
     if (!run_store.empty()) config.store.url = run_store;
     if (!run_tables.empty()) config.pipeline.tables = run_tables;
     if (!run_log_file.empty()) config.pipeline.log_file = run_log_file;
+    if (run_cmd->count("--admin-listen") > 0) {
+      config.admin.listen = run_admin.listen;
+      config.admin.listen_set = true;
+    }
+    if (!run_admin.token_file.empty()) config.admin.token_file = run_admin.token_file;
+    if (!run_admin.address_file.empty()) config.admin.address_file = run_admin.address_file;
+    if (run_cmd->count("--core-bind") > 0) {
+      config.pipeline.core_bind = run_core_bind == "off" ? "" : run_core_bind;
+    }
     PipelineConfig& p = config.pipeline;
     const auto flag_int = [&](const char* name, int* field) {
       if (run_cmd->count(std::string("--") + name) > 0) *field = run_ints[name];

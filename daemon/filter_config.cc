@@ -2,8 +2,14 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
+
+#include "daemon/admin_server.h"
+#include "daemon/core_bind.h"
 
 namespace vsieve::daemon {
 namespace {
@@ -124,7 +130,7 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
                   {"tables", "download_threads", "decode_threads", "workers", "queue_depth",
                    "claim_batch", "write_batch", "write_interval_seconds", "video_deadline_seconds",
                    "max_attempts", "backoff_base_seconds", "backoff_cap_seconds", "grace_seconds",
-                   "heartbeat_seconds", "log_file"}));
+                   "heartbeat_seconds", "log_file", "core_bind"}));
     VSIEVE_RETURN_IF_ERROR(ReadStrings(*t, "pipeline", "tables", &p.tables));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "download_threads", &p.download_threads));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "decode_threads", &p.decode_threads));
@@ -142,6 +148,7 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "grace_seconds", &p.grace_seconds));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "heartbeat_seconds", &p.heartbeat_seconds));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "log_file", &p.log_file));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "core_bind", &p.core_bind));
   }
   if (const toml::table* t = root["devices"].as_table()) {
     auto& d = config->devices;
@@ -179,15 +186,109 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(Read(*t, "batching", "max_batch", &config->batching.max_batch));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "batching", "max_delay_ms", &config->batching.max_delay_ms));
   }
+  if (const toml::table* t = root["admin"].as_table()) {
+    auto& a = config->admin;
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "admin", {"listen", "token_file", "address_file"}));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "admin", "listen", &a.listen));
+    a.listen_set = a.listen_set || t->contains("listen");
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "admin", "token_file", &a.token_file));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "admin", "address_file", &a.address_file));
+  }
+  return Status::Ok();
+}
+
+// [cache]: max_bytes is a byte count or a size string ("50GiB").
+Status LoadCacheSection(const toml::table& root, FilterConfig* config) {
+  const toml::table* t = root["cache"].as_table();
+  if (t == nullptr) return Status::Ok();
+  VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "cache", {"dir", "max_bytes"}));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "cache", "dir", &config->cache.dir));
+  if (const toml::node* node = t->get("max_bytes")) {
+    if (node->is_integer()) {
+      config->cache.max_bytes = node->as_integer()->get();
+    } else if (node->is_string()) {
+      auto size = ParseByteSize(node->as_string()->get());
+      if (!size.ok()) return KeyError("cache.max_bytes", size.status().message());
+      config->cache.max_bytes = *size;
+    } else {
+      return KeyError("cache.max_bytes", "expected a size like \"50GiB\" or a byte count");
+    }
+  }
+  return Status::Ok();
+}
+
+// [[tiers]]: an array of tables; the keys a table may have depend on its kind.
+Status LoadTiers(const toml::table& root, FilterConfig* config) {
+  const toml::node* node = root.get("tiers");
+  if (node == nullptr) return Status::Ok();
+  const toml::array* list = node->as_array();
+  if (list == nullptr) return KeyError("tiers", "expected an array of tables like [[tiers]]");
+  config->tiers.clear();
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string section = "tiers[" + std::to_string(i) + "]";
+    const toml::table* t = list->get(i)->as_table();
+    if (t == nullptr) return KeyError(section, "expected a table like [[tiers]]");
+    storage::TierConfig tier;
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "kind", &tier.kind));
+    const std::initializer_list<std::string_view> transport = {"kind",
+                                                               "name",
+                                                               "connect_timeout_seconds",
+                                                               "low_speed_bytes_per_second",
+                                                               "low_speed_seconds",
+                                                               "max_attempts",
+                                                               "backoff_base_seconds",
+                                                               "backoff_cap_seconds",
+                                                               "retry_budget"};
+    std::vector<std::string_view> known;
+    if (tier.kind == "local") {
+      known = {"kind", "name", "root"};
+    } else if (tier.kind == "http") {
+      known = transport;
+      known.push_back("base_url");
+    } else if (tier.kind == "s3") {
+      known = transport;
+      for (std::string_view key : {"endpoint", "region", "credentials", "profile", "addressing"}) {
+        known.push_back(key);
+      }
+    } else {
+      return storage::ValidateTierConfig(tier, section);  // names the bad kind
+    }
+    for (const auto& [key, value] : *t) {
+      if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
+        return KeyError(section + "." + std::string(key.str()),
+                        "unknown key for a tier of kind \"" + tier.kind + "\"");
+      }
+    }
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "name", &tier.name));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "root", &tier.root));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "base_url", &tier.base_url));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "endpoint", &tier.endpoint));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "region", &tier.region));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "credentials", &tier.credentials));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "profile", &tier.profile));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "addressing", &tier.addressing));
+    VSIEVE_RETURN_IF_ERROR(
+        Read(*t, section, "connect_timeout_seconds", &tier.connect_timeout_seconds));
+    VSIEVE_RETURN_IF_ERROR(
+        Read(*t, section, "low_speed_bytes_per_second", &tier.low_speed_bytes_per_second));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "low_speed_seconds", &tier.low_speed_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "max_attempts", &tier.max_attempts));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "backoff_base_seconds", &tier.backoff_base_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "backoff_cap_seconds", &tier.backoff_cap_seconds));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, section, "retry_budget", &tier.retry_budget));
+    config->tiers.push_back(std::move(tier));
+  }
   return Status::Ok();
 }
 
 Status LoadSections(const toml::table& root, FilterConfig* config) {
   VSIEVE_RETURN_IF_ERROR(CheckKeys(root, "",
                                    {"sampling", "limits", "models", "filter", "log", "store",
-                                    "pipeline", "devices", "batching"}));
+                                    "pipeline", "devices", "batching", "admin", "cache", "tiers"}));
+  VSIEVE_RETURN_IF_ERROR(LoadTiers(root, config));
   auto& opt = config->options;
   for (const auto& [name, node] : root) {
+    if (name.str() == "tiers") continue;  // an array of tables
     if (!node.is_table()) {
       return KeyError(std::string(name.str()),
                       "expected a table like [" + std::string(name.str()) + "]");
@@ -255,6 +356,7 @@ Status LoadSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "log", {"level"}));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "log", "level", &config->log_level));
   }
+  VSIEVE_RETURN_IF_ERROR(LoadCacheSection(root, config));
   return LoadServiceSections(root, config);
 }
 
@@ -317,6 +419,7 @@ common::Status ValidateServiceConfig(const FilterConfig& config) {
   if (p.heartbeat_seconds >= config.store.lease_seconds) {
     return KeyError("pipeline.heartbeat_seconds", "must be less than store.lease_seconds");
   }
+  VSIEVE_RETURN_IF_ERROR(CheckCoreBindSpec(p.core_bind));
   const auto& d = config.devices;
   if (d.list.empty()) return KeyError("devices.list", "must name at least one device");
   for (const std::string& device : d.list) {
@@ -356,7 +459,73 @@ common::Status ValidateServiceConfig(const FilterConfig& config) {
     return KeyError("batching.max_batch", "must be at most 4096");
   }
   VSIEVE_RETURN_IF_ERROR(NotNegative("batching.max_delay_ms", config.batching.max_delay_ms));
+  if (AdminEnabled(config.admin.listen)) {
+    auto listen = ParseListenAddress(config.admin.listen);
+    if (!listen.ok()) return KeyError("admin.listen", listen.status().message());
+  }
+  if (config.cache.dir.empty()) return KeyError("cache.dir", "must not be empty");
+  VSIEVE_RETURN_IF_ERROR(AtLeast("cache.max_bytes", config.cache.max_bytes, int64_t{1}));
+  for (size_t i = 0; i < config.tiers.size(); ++i) {
+    const std::string section = "tiers[" + std::to_string(i) + "]";
+    VSIEVE_RETURN_IF_ERROR(storage::ValidateTierConfig(config.tiers[i], section));
+    for (size_t j = 0; j < i; ++j) {
+      if (config.tiers[j].DisplayName() == config.tiers[i].DisplayName()) {
+        return KeyError(section + ".name", "'" + config.tiers[i].DisplayName() +
+                                               "' is already the name of tiers[" +
+                                               std::to_string(j) + "]; give each tier a name");
+      }
+    }
+  }
   return Status::Ok();
+}
+
+common::StatusOr<int64_t> ParseByteSize(std::string_view text) {
+  const std::string original(text);
+  const auto bad = [&]() {
+    return Status(ErrorCode::kInvalidArgument,
+                  "'" + original +
+                      "' is not a size (a byte count, or a number with B, KB, MB, GB, TB, KiB, "
+                      "MiB, GiB or TiB, e.g. \"512MiB\" or \"50GiB\")");
+  };
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  size_t digits = 0;
+  bool dot = false;
+  while (digits < text.size() &&
+         ((text[digits] >= '0' && text[digits] <= '9') || (text[digits] == '.' && !dot))) {
+    dot = dot || text[digits] == '.';
+    ++digits;
+  }
+  const std::string number(text.substr(0, digits));
+  if (number.empty() || number == "." || number.front() == '.' || number.back() == '.') {
+    return bad();
+  }
+  std::string unit(text.substr(digits));
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::pair<const char*, long double> kUnits[] = {
+      {"", 1},
+      {"b", 1},
+      {"kb", 1e3},
+      {"mb", 1e6},
+      {"gb", 1e9},
+      {"tb", 1e12},
+      {"kib", 1024.0L},
+      {"mib", 1048576.0L},
+      {"gib", 1073741824.0L},
+      {"tib", 1099511627776.0L},
+  };
+  const long double* multiplier = nullptr;
+  for (const auto& [name, value] : kUnits) {
+    if (unit == name) multiplier = &value;
+  }
+  if (multiplier == nullptr || (dot && *multiplier == 1)) return bad();
+  const long double bytes = std::strtold(number.c_str(), nullptr) * *multiplier;
+  if (bytes >= 9223372036854775807.0L) {
+    return Status(ErrorCode::kInvalidArgument, "'" + original + "' is too large");
+  }
+  if (bytes < 1) return Status(ErrorCode::kInvalidArgument, "'" + original + "' is under 1 byte");
+  return static_cast<int64_t>(bytes);
 }
 
 common::Status LoadFilterConfig(const std::string& path, FilterConfig* config) {

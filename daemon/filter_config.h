@@ -1,12 +1,15 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
 #include "models/video_filter.h"
+#include "storage/tier_factory.h"
 
 namespace vsieve::daemon {
 
@@ -33,6 +36,7 @@ struct PipelineConfig {
   double grace_seconds = 30;     // SIGTERM: time for in-flight videos to finish
   double heartbeat_seconds = 0;  // 0 = lease_seconds / 3
   std::string log_file;          // "" = stderr; SIGHUP reopens it
+  std::string core_bind;         // "" = off, "auto", or "decode=0-1;workers=2-3" (core_bind.h)
 };
 
 // [devices]: where models run; "cpu:N" here ("cuda:N", "npu:N" are refused with a clear error
@@ -60,9 +64,25 @@ struct BatchingConfig {
   double max_delay_ms = 5;  // the oldest waiting item waits at most this long for company
 };
 
+// [admin]: the admin HTTP API of `vsieve run` (daemon/admin_server.h).
+struct AdminConfig {
+  std::string listen = "127.0.0.1:9464";  // HOST:PORT; port 0 = any free port; "off" or "" = none
+  bool listen_set = false;  // given by the file or a flag: an address that cannot be bound is fatal
+  std::string token_file;   // bearer token for POST; "" = POST only from loopback addresses
+  std::string address_file;  // "" = none; else the bound HOST:PORT is written there
+};
+
+// [cache]: the local disk cache in front of the remote tiers (used only when tiers are
+// configured). `dir` is relative to the working directory unless absolute.
+struct CacheConfig {
+  std::string dir = "cache";
+  int64_t max_bytes = 50LL << 30;  // "50GiB"
+};
+
 // The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
-// [log], [store], [pipeline], [devices] and [batching] (see etc/vsieve.example.toml). Unknown keys
-// and out-of-range values are errors that name the key. Flags are applied after the file.
+// [log], [store], [pipeline], [devices], [batching], [admin], [cache] and the [[tiers]] array
+// (see etc/vsieve.example.toml). Unknown keys and out-of-range values are errors that name the
+// key. Flags are applied after the file.
 struct FilterConfig {
   models::FilterOptions options;
   std::vector<std::string> model_dirs;  // searched in order for model files
@@ -71,6 +91,11 @@ struct FilterConfig {
   PipelineConfig pipeline;
   DeviceConfig devices;
   BatchingConfig batching;
+  AdminConfig admin;
+  CacheConfig cache;
+  // [[tiers]]: where videos are fetched from, tried in order. Empty: rows name plain local
+  // paths (LocalReader).
+  std::vector<storage::TierConfig> tiers;
 };
 
 // The model search folders used when none is configured: ./vsieve-models (what the setup script
@@ -80,12 +105,18 @@ std::vector<std::string> DefaultModelDirs();
 // Reads a TOML file into `config`. Errors: kInvalidArgument naming the file, key and reason.
 common::Status LoadFilterConfig(const std::string& path, FilterConfig* config);
 
+// Parses a byte size: a plain count ("1048576") or a number with a unit, binary (KiB, MiB, GiB,
+// TiB) or decimal (B, KB, MB, GB, TB), case-insensitive, optional space ("512MiB", "1.5 GB").
+// Errors: kInvalidArgument for anything else, a size under 1 byte, or one past 2^63-1.
+common::StatusOr<int64_t> ParseByteSize(std::string_view text);
+
 // Range checks for every option; errors name the key.
 common::Status ValidateFilterOptions(const models::FilterOptions& options);
 
-// Range checks for [store], [pipeline], [devices] and [batching] (LoadFilterConfig() runs them;
-// call again after applying flags). Errors: kInvalidArgument naming the key, e.g. "config key
-// 'pipeline.workers': must be at least 1".
+// Range checks for [store], [pipeline], [devices], [batching], [admin], [cache] and [[tiers]]
+// (LoadFilterConfig() runs them; call again after applying flags). Errors: kInvalidArgument
+// naming the key, e.g. "config key 'pipeline.workers': must be at least 1", "config key
+// 'tiers[1].endpoint': ..." (tiers are counted from 0).
 common::Status ValidateServiceConfig(const FilterConfig& config);
 
 // Fills config->options.models from config->model_dirs.

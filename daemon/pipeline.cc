@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "common/stopwatch.h"
+#include "common/trace.h"
+#include "daemon/daemon_metrics.h"
 #include "daemon/device_runtime.h"
 #include "daemon/result_row.h"
 
@@ -38,6 +41,8 @@ struct Pipeline::Item {
   models::SampledVideo video;
   nlohmann::json info = nlohmann::json::object();
   std::string device_name;
+  int worker = -1;               // the analysis worker's index
+  std::vector<int> decode_cpus;  // the decode thread's CPUs when pinned
   Clock::time_point queued_for_write;
 
   bool Skip() const { return finished || abandoned || flight->lost.load(); }
@@ -83,6 +88,19 @@ common::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions opt
   if (store == nullptr) return Status(ErrorCode::kInvalidArgument, "no table store");
   const models::FilterOptions filter_options = options.config.options;
   std::unique_ptr<Pipeline> pipeline(new Pipeline(std::move(options), store, std::move(hooks)));
+  const PipelineConfig& config = pipeline->options_.config.pipeline;
+  if (!config.core_bind.empty()) {
+    VSIEVE_ASSIGN_OR_RETURN(const std::vector<int> allowed, AllowedCpus());
+    VSIEVE_ASSIGN_OR_RETURN(pipeline->binding_, PlanCoreBinding(config.core_bind, allowed,
+                                                                AtLeast1(config.decode_threads),
+                                                                AtLeast1(config.workers)));
+    if (pipeline->binding_.enabled()) {
+      spdlog::info("run: core binding (allowed CPUs {}): fetch [{}], decode [{}], workers [{}]",
+                   FormatCpuList(allowed), FormatCpuList(pipeline->binding_.fetch),
+                   FormatCpuList(pipeline->binding_.decode),
+                   FormatCpuList(pipeline->binding_.workers));
+    }
+  }
   bool warned = false;
   const DeviceConfig& devices = pipeline->options_.config.devices;
   auto pool = models::InstancePool<models::VideoFilter>::Create(
@@ -146,6 +164,11 @@ PipelineSnapshot Pipeline::Snapshot() const {
                           {"decode", static_cast<int64_t>(decode_queue_.size())},
                           {"analyze", static_cast<int64_t>(analyze_queue_.size())},
                           {"write", static_cast<int64_t>(write_queue_.size())}};
+  snapshot.queue_capacity = {{"fetch", static_cast<int64_t>(fetch_queue_.capacity())},
+                             {"decode", static_cast<int64_t>(decode_queue_.capacity())},
+                             {"analyze", static_cast<int64_t>(analyze_queue_.capacity())},
+                             {"write", static_cast<int64_t>(write_queue_.capacity())}};
+  snapshot.heartbeats = heartbeats_.load();
   if (pool_ != nullptr) snapshot.devices = pool_->Counters();
   snapshot.elapsed_s = std::chrono::duration<double>(Clock::now() - started_).count();
   std::lock_guard lock(mutex_);
@@ -156,8 +179,19 @@ PipelineSnapshot Pipeline::Snapshot() const {
 }
 
 void Pipeline::AddStageMs(const std::map<std::string, double>& stage_ms) {
+  RecordStageTimes(stage_ms);
   std::lock_guard lock(mutex_);
   for (const auto& [stage, ms] : stage_ms) stage_ms_total_[stage] += ms;
+}
+
+void Pipeline::Pin(const char* pool, const std::vector<int>& cpus) {
+  if (Status status = PinThisThread(cpus); !status.ok()) {
+    spdlog::warn("run: {} thread left unpinned: {}", pool, status.message());
+  }
+}
+
+void Pipeline::Tick() {
+  if (options_.on_tick) options_.on_tick(Snapshot());
 }
 
 void Pipeline::Forget(int64_t row_id) {
@@ -200,15 +234,18 @@ common::Status Pipeline::Run() {
   decoders_left_ = AtLeast1(config.decode_threads);
   workers_left_ = AtLeast1(config.workers);
 
+  Tick();  // ready: the store answered, the models are loaded, nothing is claimed yet
   std::vector<std::thread> stages;
   stages.emplace_back([this] { ClaimLoop(); });
   for (int i = 0; i < AtLeast1(config.download_threads); ++i) {
-    stages.emplace_back([this] { FetchLoop(); });
+    stages.emplace_back([this, i] { FetchLoop(i); });
   }
   for (int i = 0; i < AtLeast1(config.decode_threads); ++i) {
-    stages.emplace_back([this] { DecodeLoop(); });
+    stages.emplace_back([this, i] { DecodeLoop(i); });
   }
-  for (int i = 0; i < AtLeast1(config.workers); ++i) stages.emplace_back([this] { WorkLoop(); });
+  for (int i = 0; i < AtLeast1(config.workers); ++i) {
+    stages.emplace_back([this, i] { WorkLoop(i); });
+  }
   stages.emplace_back([this] { WriteLoop(); });
   std::thread heartbeat([this] { HeartbeatLoop(); });
 
@@ -243,6 +280,11 @@ common::Status Pipeline::Run() {
         last_finished = finished;
         last_progress = Clock::now();
         next_progress = last_progress + std::chrono::seconds(10);
+      }
+      if (options_.on_tick) {
+        lock.unlock();
+        Tick();
+        lock.lock();
       }
     }
   }
@@ -279,10 +321,12 @@ common::Status Pipeline::Run() {
   std::string depth_text;
   for (const auto& [queue, depth] : peak_depth) depth_text += fmt::format(" {}={}", queue, depth);
   spdlog::info("run: mean ms per video:{}; peak queue depths:{}", stages_text, depth_text);
+  Tick();
   return Status::Ok();
 }
 
 void Pipeline::ClaimLoop() {
+  common::NameThisThread("claimer", 0);
   const PipelineConfig& config = options_.config.pipeline;
   const int max_in_flight = AtLeast1(config.queue_depth) * 4 + AtLeast1(config.download_threads) +
                             AtLeast1(config.decode_threads) + AtLeast1(config.workers);
@@ -318,7 +362,10 @@ void Pipeline::ClaimLoop() {
       pause = std::chrono::milliseconds(20);  // back-pressure: poll for room soon
       continue;
     }
+    common::TraceSpan span("claim");
     auto leases = store_->Claim(options_.owner, config.tables, want, lease_seconds_);
+    if (leases.ok()) span.AddArg("rows", static_cast<int64_t>(leases->size()));
+    if (leases.ok() && leases->empty()) span.Cancel();  // idle polls would flood the trace
     if (!leases.ok()) {
       spdlog::warn("run: claim failed: {}", leases.status().ToString());
       pause = std::chrono::milliseconds(1000);
@@ -355,10 +402,14 @@ void Pipeline::ClaimLoop() {
   fetch_queue_.Close();
 }
 
-void Pipeline::FetchLoop() {
+void Pipeline::FetchLoop(int index) {
+  common::NameThisThread("fetch-" + std::to_string(index), 10 + index);
+  Pin("fetch", binding_.fetch);
   while (std::unique_ptr<Item> item = fetch_queue_.Pop()) {
     if (Abandoning()) item->abandoned = true;
     if (!item->Skip()) {
+      common::TraceVideoScope trace_video(item->flight->lease.row.video_id);
+      common::TraceSpan span("fetch");
       common::Stopwatch watch;
       const int attempts = item->flight->lease.attempts;
       const int max_attempts = options_.config.pipeline.max_attempts;
@@ -381,6 +432,7 @@ void Pipeline::FetchLoop() {
           item->local_path = fetched->local_path;
           item->source_tier = fetched->source_tier;
           item->pin = std::move(fetched->pin);
+          span.AddArg("tier", item->source_tier);
         }
       }
       item->stage_ms["fetch"] = watch.ElapsedMillis();
@@ -390,13 +442,18 @@ void Pipeline::FetchLoop() {
   if (fetchers_left_.fetch_sub(1) == 1) decode_queue_.Close();
 }
 
-void Pipeline::DecodeLoop() {
+void Pipeline::DecodeLoop(int index) {
+  common::NameThisThread("decode-" + std::to_string(index), 1000 + index);
+  Pin("decode", binding_.decode);
   while (std::unique_ptr<Item> item = decode_queue_.Pop()) {
     if (Abandoning()) item->abandoned = true;
     const double remaining = SecondsUntil(item->deadline);
     if (!item->Skip() && remaining <= 0) {
       Finish(item.get(), Status(ErrorCode::kTimeout, "per-video deadline passed"), "decode");
     } else if (!item->Skip()) {
+      common::TraceVideoScope trace_video(item->flight->lease.row.video_id);
+      common::TraceSpan span("decode");
+      item->decode_cpus = binding_.decode;
       models::FilterOptions options = options_.config.options;
       options.limits.decode_deadline_s = std::min(options.limits.decode_deadline_s, remaining);
       options.limits.open_deadline_s = std::min(options.limits.open_deadline_s, remaining);
@@ -404,6 +461,7 @@ void Pipeline::DecodeLoop() {
                                                  : models::SampleVideo(item->local_path, options);
       item->pin.reset();  // decoded: the cache may evict the file now
       for (const auto& [stage, ms] : video.stage_ms) item->stage_ms[stage] = ms;
+      span.AddArg("frames", static_cast<int64_t>(video.frames.size()));
       if (!video.status.ok()) {
         item->info = std::move(video.info);
         Finish(item.get(), video.status, "decode");
@@ -416,7 +474,9 @@ void Pipeline::DecodeLoop() {
   if (decoders_left_.fetch_sub(1) == 1) analyze_queue_.Close();
 }
 
-void Pipeline::WorkLoop() {
+void Pipeline::WorkLoop(int index) {
+  common::NameThisThread("worker-" + std::to_string(index), 2000 + index);
+  Pin("workers", binding_.workers);
   const auto borrow_timeout = std::chrono::duration<double>(
       std::max(0.001, options_.config.devices.borrow_timeout_seconds));
   while (std::unique_ptr<Item> item = analyze_queue_.Pop()) {
@@ -424,11 +484,18 @@ void Pipeline::WorkLoop() {
     if (!item->Skip() && SecondsUntil(item->deadline) <= 0) {
       Finish(item.get(), Status(ErrorCode::kTimeout, "per-video deadline passed"), "analyze");
     } else if (!item->Skip()) {
-      auto lease = pool_->Borrow(borrow_timeout);
+      common::TraceVideoScope trace_video(item->flight->lease.row.video_id);
+      item->worker = index;
+      auto lease = [&] {
+        common::TraceSpan span("borrow");
+        return pool_->Borrow(borrow_timeout);
+      }();
       if (!lease.ok()) {
         Finish(item.get(), lease.status(), "analyze");
       } else {
         item->device_name = lease->device().name;
+        common::TraceSpan span("analyze");
+        span.AddArg("device", item->device_name);
         models::FilterReport report = hooks_.analyze
                                           ? hooks_.analyze(lease->get(), std::move(item->video))
                                           : (*lease)->Analyze(std::move(item->video));
@@ -472,14 +539,29 @@ std::string Pipeline::BuildRow(Item& item) {
                          {"hardware_threads", std::thread::hardware_concurrency()},
                          {"workers", options_.config.pipeline.workers},
                          {"instances", pool_->size()}};
+  if (item.worker >= 0) outcome.device_info["worker"] = item.worker;
+  if (item.worker >= 0 && !binding_.workers.empty()) outcome.device_info["cpus"] = binding_.workers;
+  if (!item.decode_cpus.empty()) outcome.device_info["decode_cpus"] = item.decode_cpus;
   outcome.source_tier = item.source_tier;
   outcome.attempts = item.flight->lease.attempts;
   outcome.config_hash = config_hash_;
   AddStageMs(outcome.stage_ms);
+  if (options_.stage_csv != nullptr) {
+    StageRecord record;
+    record.video_id = input.video_id;
+    record.device = outcome.device_name;
+    record.worker = item.worker;
+    if (item.worker >= 0) record.cpus = binding_.workers;
+    record.succeeded = outcome.status.ok();
+    if (!record.succeeded) record.error_code = common::ErrorCodeName(outcome.status.code());
+    record.stage_ms = outcome.stage_ms;
+    options_.stage_csv->Append(record);
+  }
   return BuildOutputRow(row, outcome).dump();
 }
 
 void Pipeline::WriteLoop() {
+  common::NameThisThread("writer", 3000);
   const PipelineConfig& config = options_.config.pipeline;
   const auto interval = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::max(0.01, config.write_interval_seconds)));
@@ -490,6 +572,8 @@ void Pipeline::WriteLoop() {
 
   const auto flush = [&] {
     if (batch.empty()) return;
+    common::TraceSpan span("write");
+    span.AddArg("rows", static_cast<int64_t>(batch.size()));
     common::StatusOr<std::vector<bool>> written = store_->CompleteMany(batch);
     for (int attempt = 1; !written.ok() && attempt < 3; ++attempt) {
       spdlog::warn("run: writing {} results failed: {}", batch.size(), written.status().ToString());
@@ -503,6 +587,7 @@ void Pipeline::WriteLoop() {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (written.ok() && i < written->size() && (*written)[i]) {
         (batch[i].succeeded ? done_ : failed_).fetch_add(1);
+        RecordVideoWritten(batch[i].succeeded, batch[i].error_code);
       } else if (written.ok()) {
         lost_leases_.fetch_add(1);
         spdlog::warn("run: lease_lost: result of {} dropped", batch[i].lease.row.video_id);
@@ -582,6 +667,7 @@ void Pipeline::WriteLoop() {
 }
 
 void Pipeline::HeartbeatLoop() {
+  common::NameThisThread("heartbeat", 3001);
   const double configured = options_.config.pipeline.heartbeat_seconds;
   const auto every = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
       configured > 0 ? configured : std::max(0.1, lease_seconds_ / 3.0)));
@@ -592,12 +678,19 @@ void Pipeline::HeartbeatLoop() {
       if (wake_.wait_for(lock, every, [&] { return heartbeat_stop_; })) return;
       for (auto& [id, flight] : in_flight_) flights.push_back(flight);
     }
+    std::optional<common::TraceSpan> span;
+    if (!flights.empty()) {
+      span.emplace("heartbeat");
+      span->AddArg("leases", static_cast<int64_t>(flights.size()));
+    }
     for (auto& flight : flights) {
       if (flight->lost.load()) continue;
       auto alive = store_->Heartbeat(flight->lease, lease_seconds_);
       if (!alive.ok()) {
         spdlog::warn("run: heartbeat failed: {}", alive.status().ToString());
-      } else if (!*alive) {
+      } else if (*alive) {
+        heartbeats_.fetch_add(1);
+      } else {
         std::lock_guard lock(mutex_);
         // A row written since the copy was taken is not lost, only finished.
         if (in_flight_.count(flight->lease.row_id) != 0) {

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "daemon/core_bind.h"
 #include "daemon/filter_config.h"
+#include "daemon/stage_csv.h"
 #include "models/instance_pool.h"
 #include "models/video_filter.h"
 #include "queue/bounded_queue.h"
@@ -22,11 +24,21 @@
 
 namespace vsieve::daemon {
 
+struct PipelineSnapshot;
+
 // What one pipeline needs besides its store.
 struct PipelineOptions {
   FilterConfig config;      // filter options, [store], [pipeline], [devices]
   std::string owner;        // lease owner id (see DaemonOwnerId in run_command.h)
   bool until_idle = false;  // stop once nothing is pending or running (backoff rows count)
+  // Profiling: one seed-004 CSV line per result row, from the writer thread. Borrowed; must
+  // outlive Run(); null = none.
+  StageCsvWriter* stage_csv = nullptr;
+  // Called on Run()'s thread (never with a pipeline lock held): once when the store is usable
+  // and the models are loaded, before any stage starts; then every ~250 ms from Run()'s own
+  // loop (which stops if the pipeline hangs); and once after the stages have joined. The
+  // daemon's systemd notifications (READY, STATUS, WATCHDOG, STOPPING) hang off it.
+  std::function<void(const PipelineSnapshot&)> on_tick;
 };
 
 // Test seams. Every member is optional; an empty one uses the real stage.
@@ -53,6 +65,10 @@ struct PipelineSnapshot {
   std::vector<models::DeviceCounters> devices;
   double elapsed_s = 0;
   bool stopping = false;
+
+  // For metrics (daemon/daemon_metrics.h).
+  std::map<std::string, int64_t> queue_capacity;  // the queues of queue_depth, their capacities
+  int64_t heartbeats = 0;                         // heartbeats that extended a lease
 };
 
 // The daemon's bounded producer/consumer pipeline (DESIGN.md, "Data flow"):
@@ -70,14 +86,22 @@ struct PipelineSnapshot {
 // built) times, the borrowed instance's device, the config hash and stage_ms for fetch, decode,
 // regions, heads and write (the time the finished video waited for the writer). A video past
 // video_deadline_seconds (fetch to result; the decode deadline is cut to what is left) is a
-// TIMEOUT row.
+// TIMEOUT row. Every written row is also counted in the process's metrics, with its stage
+// times (daemon/daemon_metrics.h).
+//
+// Profiling: each thread is named (claimer, fetch-N, decode-N, worker-N, writer, heartbeat)
+// and, when a common::TraceRecorder is installed, records spans: claim, fetch, decode, borrow
+// (waiting for an instance), analyze (with the filter's regions and heads inside), write (one
+// per batch) and heartbeat. With [pipeline] core_bind the fetch, decode and worker pools are
+// pinned to their CPUs (core_bind.h) and each row's device_info carries "cpus" (the analysis
+// worker's) and "decode_cpus"; device_info.worker is the analysis worker's index.
 //
 // Ownership: the store is borrowed and must outlive the pipeline. Thread-safety: Run() is called
 // once, from one thread; RequestStop() and Snapshot() are safe from any thread at any time.
 class Pipeline {
  public:
   // Loads `instances` filters per configured device. Errors: kInvalidArgument (bad device or
-  // settings), kModelFailed (a model does not load).
+  // settings, a core_bind CPU this process may not use), kModelFailed (a model does not load).
   static common::StatusOr<std::unique_ptr<Pipeline>> Create(PipelineOptions options,
                                                             storage::TableStore* store,
                                                             PipelineHooks hooks = {});
@@ -109,9 +133,9 @@ class Pipeline {
   Pipeline(PipelineOptions options, storage::TableStore* store, PipelineHooks hooks);
 
   void ClaimLoop();
-  void FetchLoop();
-  void DecodeLoop();
-  void WorkLoop();
+  void FetchLoop(int index);
+  void DecodeLoop(int index);
+  void WorkLoop(int index);
   void WriteLoop();
   void HeartbeatLoop();
 
@@ -122,6 +146,8 @@ class Pipeline {
   void Forget(int64_t row_id);
   void AddStageMs(const std::map<std::string, double>& stage_ms);
   std::string BuildRow(Item& item);
+  void Pin(const char* pool, const std::vector<int>& cpus);
+  void Tick();
 
   PipelineOptions options_;
   storage::TableStore* store_;
@@ -129,6 +155,7 @@ class Pipeline {
   std::string config_hash_;
   int lease_seconds_;
   std::unique_ptr<models::InstancePool<models::VideoFilter>> pool_;
+  CoreBinding binding_;
 
   queue::BoundedQueue<Item> fetch_queue_;
   queue::BoundedQueue<Item> decode_queue_;
@@ -150,6 +177,7 @@ class Pipeline {
 
   std::atomic<int64_t> claimed_{0}, done_{0}, failed_{0}, retried_{0}, released_{0},
       lost_leases_{0};
+  std::atomic<int64_t> heartbeats_{0};
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -13,17 +13,21 @@
 #include <thread>
 
 #include "common/stopwatch.h"
+#include "common/trace.h"
+#include "daemon/reader_factory.h"
 #include "daemon/result_row.h"
+#include "daemon/stage_csv.h"
 #include "storage/reader.h"
 
 namespace vsieve::daemon {
 namespace {
 
-nlohmann::json DeviceInfo(int jobs) {
+nlohmann::json DeviceInfo(int jobs, int worker) {
   return {{"kind", "cpu"},
           {"backend", "opencv-dnn"},
           {"hardware_threads", std::thread::hardware_concurrency()},
-          {"jobs", jobs}};
+          {"jobs", jobs},
+          {"worker", worker}};
 }
 
 struct ProbedRow {
@@ -31,31 +35,53 @@ struct ProbedRow {
   bool ok = false;
 };
 
-// Filters one input into its output row. Never throws for a bad video.
-ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter, storage::Reader* reader,
-                   const std::string& config_hash, int jobs, bool pretty) {
+// Filters one input into its output row (VideoFilter::Run in two traced halves). Never throws
+// for a bad video.
+ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
+                   const models::FilterOptions& options, storage::Reader* reader, bool tiers,
+                   const std::string& config_hash, int jobs, int worker, bool pretty,
+                   StageCsvWriter* stage_csv) {
+  common::TraceVideoScope trace_video(input);
   RowOutcome outcome;
   outcome.start_time = std::chrono::system_clock::now();
-  outcome.device_info = DeviceInfo(jobs);
+  outcome.device_info = DeviceInfo(jobs, worker);
   outcome.config_hash = config_hash;
 
   common::Stopwatch watch;
-  auto fetched = reader->Fetch(storage::ObjectRef{"", input});
+  std::optional<common::TraceSpan> span(std::in_place, "fetch");
+  const auto ref = ProbeInputRef(input, tiers);
+  auto fetched =
+      ref.ok() ? reader->Fetch(*ref) : common::StatusOr<storage::FetchedObject>(ref.status());
   outcome.stage_ms["fetch"] = watch.ElapsedMillis();
   if (!fetched.ok()) {
     outcome.status = fetched.status().WithStage("fetch");
   } else {
     outcome.source_tier = fetched->source_tier;
-    models::FilterReport report = filter->Run(fetched->local_path);
+    span.emplace("decode");
+    models::SampledVideo video = models::SampleVideo(fetched->local_path, options);
+    span.emplace("analyze");
+    models::FilterReport report = filter->Analyze(std::move(video));
     outcome.status = report.status;
     outcome.info = std::move(report.info);
     for (const auto& [stage, ms] : report.stage_ms) outcome.stage_ms[stage] = ms;
   }
+  span.reset();
   outcome.end_time = std::chrono::system_clock::now();
+  if (stage_csv != nullptr) {
+    StageRecord record;
+    record.video_id = input;
+    record.device = outcome.device_name;
+    record.worker = worker;
+    record.succeeded = outcome.status.ok();
+    if (!record.succeeded) record.error_code = common::ErrorCodeName(outcome.status.code());
+    record.stage_ms = outcome.stage_ms;
+    stage_csv->Append(record);
+  }
 
   InputRow row;
   row.video_id = input;
-  row.video_path = input;
+  row.oss_bucket = ref.ok() ? ref->bucket : "";
+  row.video_path = ref.ok() ? ref->key : input;
   const nlohmann::json json = BuildOutputRow(row, outcome);
   return {pretty ? json.dump(2) : json.dump(), outcome.status.ok()};
 }
@@ -71,6 +97,32 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
   if (jobs >= static_cast<int>(std::max(1U, std::thread::hardware_concurrency()))) {
     cv::setNumThreads(1);
   }
+
+  std::unique_ptr<common::TraceRecorder> trace;
+  if (!probe.trace_path.empty()) {
+    auto opened = common::TraceRecorder::Open(probe.trace_path, "vsieve probe");
+    if (!opened.ok()) {
+      spdlog::error("{}", opened.status().message());
+      return 2;
+    }
+    trace = std::move(opened).value();
+  }
+  std::unique_ptr<StageCsvWriter> stage_csv;
+  if (!probe.stage_csv_path.empty()) {
+    auto opened = StageCsvWriter::Open(probe.stage_csv_path);
+    if (!opened.ok()) {
+      spdlog::error("{}", opened.status().message());
+      return 2;
+    }
+    stage_csv = std::move(opened).value();
+  }
+  // The fetch tiers (a LocalReader without [[tiers]]), shared by the workers.
+  auto reader = MakeReader(config);
+  if (!reader.ok()) {
+    spdlog::error("cannot set up the fetch tiers: {}", reader.status().ToString());
+    return 2;
+  }
+  const bool tiers = HasTiers(config);
 
   // Load every worker's models before starting, so a bad model fails fast and once.
   std::vector<std::unique_ptr<models::VideoFilter>> filters;
@@ -104,14 +156,15 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
   }
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return sizes[a] > sizes[b]; });
 
+  common::TraceRecorder::Install(trace.get());
   std::vector<std::thread> workers;
   for (int w = 0; w < jobs; ++w) {
     workers.emplace_back([&, w] {
-      storage::LocalReader reader;
+      common::NameThisThread("probe-" + std::to_string(w), w);
       for (int k = next.fetch_add(1); k < total; k = next.fetch_add(1)) {
         const int i = order[k];
-        ProbedRow row =
-            ProbeOne(probe.inputs[i], filters[w].get(), &reader, config_hash, jobs, probe.pretty);
+        ProbedRow row = ProbeOne(probe.inputs[i], filters[w].get(), config.options, reader->get(),
+                                 tiers, config_hash, jobs, w, probe.pretty, stage_csv.get());
         if (!row.ok) failed.fetch_add(1);
         {
           std::lock_guard lock(mutex);
@@ -140,6 +193,17 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
     }
   }
   for (auto& worker : workers) worker.join();
+  common::TraceRecorder::Install(nullptr);
+  if (trace != nullptr) {
+    if (common::Status closed = trace->Close(); !closed.ok()) {
+      spdlog::error("probe: {}", closed.message());
+    }
+  }
+  if (stage_csv != nullptr) {
+    if (common::Status closed = stage_csv->Close(); !closed.ok()) {
+      spdlog::error("probe: {}", closed.message());
+    }
+  }
   spdlog::info("probe: {} videos, {} failed, {:.2f} s", total, failed.load(),
                watch.ElapsedSeconds());
   return 0;

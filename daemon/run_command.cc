@@ -14,7 +14,13 @@
 #include <random>
 #include <thread>
 
+#include "daemon/admin_server.h"
+#include "daemon/daemon_metrics.h"
+#include "common/trace.h"
 #include "daemon/pipeline.h"
+#include "daemon/stage_csv.h"
+#include "daemon/systemd_notify.h"
+#include "daemon/reader_factory.h"
 #include "storage/table_store.h"
 
 namespace vsieve::daemon {
@@ -125,6 +131,38 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
     }
   }
 
+  std::unique_ptr<common::TraceRecorder> trace;
+  if (!run.trace_path.empty()) {
+    auto opened = common::TraceRecorder::Open(run.trace_path, "vsieve run");
+    if (!opened.ok()) {
+      spdlog::error("{}", opened.status().message());
+      return 2;
+    }
+    trace = std::move(opened).value();
+  }
+  std::unique_ptr<StageCsvWriter> stage_csv;
+  if (!run.stage_csv_path.empty()) {
+    auto opened = StageCsvWriter::Open(run.stage_csv_path);
+    if (!opened.ok()) {
+      spdlog::error("{}", opened.status().message());
+      return 2;
+    }
+    stage_csv = std::move(opened).value();
+  }
+
+  const SystemdNotifier systemd = SystemdNotifier::FromEnvironment();
+  ServiceNotifier::Options notify_options;
+  notify_options.watchdog = systemd.watchdog();
+  notify_options.stuck_after = ServiceNotifier::StuckAfter(config.pipeline.video_deadline_seconds);
+  ServiceNotifier service(notify_options,
+                          [systemd](const std::string& state) { return systemd.Send(state); });
+  if (systemd.enabled()) {
+    spdlog::info("run: systemd notification socket set; watchdog {}",
+                 systemd.watchdog().count() > 0
+                     ? fmt::format("every {:.1f} s", systemd.watchdog().count() / 1e6)
+                     : std::string("off"));
+  }
+
   auto store = storage::TableStore::Open(config.store.url);
   if (!store.ok()) {
     spdlog::error("cannot open store {}: {}", config.store.url, store.status().ToString());
@@ -135,17 +173,40 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
     spdlog::error("{}", owner.status().ToString());
     return 2;
   }
+  // The admin API answers /healthz at once and /readyz 503 until the pipeline is built.
+  auto admin = StartConfiguredAdmin(config, store->get());
+  if (!admin.ok()) {
+    spdlog::error("{}", admin.status().ToString());
+    return 2;
+  }
+  RegisterProcessMetrics(&common::MetricsRegistry::Global());
+  auto reader = MakeReader(config);
+  if (!reader.ok()) {
+    spdlog::error("cannot set up the fetch tiers: {}", reader.status().ToString());
+    return 2;
+  }
   PipelineOptions options;
   options.config = config;
   options.owner = *owner;
   options.until_idle = run.until_idle;
-  auto pipeline = Pipeline::Create(std::move(options), store->get());
+  options.stage_csv = stage_csv.get();
+  if (systemd.enabled()) {
+    options.on_tick = [&service](const PipelineSnapshot& snapshot) {
+      service.Tick(snapshot, std::chrono::steady_clock::now());
+    };
+  }
+  PipelineHooks hooks;
+  hooks.reader = std::move(reader).value();
+  auto pipeline = Pipeline::Create(std::move(options), store->get(), std::move(hooks));
   if (!pipeline.ok()) {
     spdlog::error("cannot start the pipeline: {}", pipeline.status().ToString());
     return 2;
   }
   spdlog::info("run: owner {}, store {}, {} workers, {} instances", *owner, config.store.url,
                config.pipeline.workers, config.devices.instances);
+  PipelineCollectors collectors(&common::MetricsRegistry::Global(), pipeline->get(), store->get(),
+                                config.pipeline.tables);
+  if (*admin != nullptr) (*admin)->SetReadiness(Readiness::kReady);
 
   std::atomic<bool> finished{false};
   std::thread signal_thread([&] {
@@ -154,23 +215,52 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
     while (!finished.load()) {
       const int signal = sigtimedwait(&signals, nullptr, &poll);
       if (signal == SIGHUP) {
+        service.Reloading();
         if (log.active()) {
           if (Status status = log.Reopen(); !status.ok()) spdlog::error("{}", status.message());
         }
         spdlog::info("run: SIGHUP: log reopened");
+        service.Reloaded("log reopened; " +
+                         ServiceNotifier::ProgressText((*pipeline)->Snapshot(), 0.0));
       } else if (signal == SIGTERM || signal == SIGINT) {
         ++stops;
         const double grace = stops == 1 ? config.pipeline.grace_seconds : 0.0;
         spdlog::info("run: {} received: stopping, grace {:.1f} s",
                      signal == SIGTERM ? "SIGTERM" : "SIGINT", grace);
+        if (*admin != nullptr) (*admin)->SetReadiness(Readiness::kDraining);
         (*pipeline)->RequestStop(grace);
+        if (systemd.enabled()) {
+          service.Stopping(fmt::format("stopping: draining {} in flight, grace {:.0f} s",
+                                       (*pipeline)->Snapshot().in_flight, grace));
+        }
       }
     }
   });
 
+  common::TraceRecorder::Install(trace.get());
+  if (trace != nullptr) trace->NameThread("main", -1);
   const Status status = (*pipeline)->Run();
+  common::TraceRecorder::Install(nullptr);
+  if (trace != nullptr) {
+    const int64_t events = trace->events();
+    const int64_t dropped = trace->dropped();
+    if (Status closed = trace->Close(); !closed.ok()) {
+      spdlog::error("run: {}", closed.message());
+    } else {
+      spdlog::info("run: trace written to {} ({} events, {} dropped)", run.trace_path, events,
+                   dropped);
+    }
+  }
+  if (stage_csv != nullptr) {
+    if (Status closed = stage_csv->Close(); !closed.ok())
+      spdlog::error("run: {}", closed.message());
+  }
   finished = true;
   signal_thread.join();
+  if (*admin != nullptr) {
+    (*admin)->SetReadiness(Readiness::kDraining);
+    (*admin)->Stop();
+  }
   spdlog::default_logger()->flush();
   if (!status.ok()) {
     spdlog::error("run: {}", status.ToString());

@@ -9,8 +9,10 @@ namespace vsieve::daemon {
 
 // Flags of `vsieve run` that are not config keys.
 struct RunOptions {
-  bool until_idle = false;  // exit 0 once nothing is pending or running
-  std::string owner_id;     // "" = hostname + "-" + the id in the owner state file
+  bool until_idle = false;     // exit 0 once nothing is pending or running
+  std::string owner_id;        // "" = hostname + "-" + the id in the owner state file
+  std::string trace_path;      // --trace: Chrome trace-event JSON of pipeline spans; "" = off
+  std::string stage_csv_path;  // --stage-csv: seed 004's per-step latency CSV; "" = off
 };
 
 // The lease owner id of this daemon. With `owner_flag` set: hostname + "-" + owner_flag (give
@@ -25,7 +27,11 @@ common::StatusOr<std::string> DaemonOwnerId(const std::string& store_url,
 // with --until-idle). Signals are taken by a sigwait thread (they are blocked in every other
 // thread): the first SIGTERM/SIGINT stops claiming and gives in-flight videos grace_seconds, a
 // second one cuts the grace to zero; unfinished leases are released, results flushed, exit 0.
-// SIGHUP reopens the log file. Returns 0, or 2 for a setup error (store, models, devices).
+// SIGHUP reopens the log file. Under systemd (NOTIFY_SOCKET set) it sends READY=1 once the store
+// is open and the models are loaded, STATUS= progress, WATCHDOG=1 from the pipeline's loop and
+// STOPPING=1 on drain (ServiceNotifier in systemd_notify.h). The trace and stage CSV are closed
+// (valid) after the drain, SIGTERM included. Returns 0, or 2 for a setup error (store, models,
+// devices, core binding, an output file that cannot be created).
 int RunDaemon(const RunOptions& run, const FilterConfig& config);
 
 }  // namespace vsieve::daemon

@@ -1,8 +1,10 @@
 #include "models/video_filter.h"
 
 #include <opencv2/imgproc.hpp>
+#include <optional>
 
 #include "common/stopwatch.h"
+#include "common/trace.h"
 
 namespace vsieve::models {
 namespace {
@@ -253,6 +255,7 @@ FilterReport VideoFilter::Analyze(SampledVideo video) {
 
 FilterReport VideoFilter::AnalyzeUnchecked(SampledVideo& video, FilterReport& report) {
   common::Stopwatch watch;
+  std::optional<common::TraceSpan> span(std::in_place, "regions");  // a no-op unless tracing
   const media::VideoMeta& meta = video.meta;
   const std::vector<media::Frame>& frames = video.frames;
 
@@ -294,6 +297,7 @@ FilterReport VideoFilter::AnalyzeUnchecked(SampledVideo& video, FilterReport& re
 
   // Heads on the cropped frames.
   watch.Reset();
+  span.emplace("heads");
   Status status = RunHeads(frames, video.windows, meta, regions, crop, &report.info);
   if (simcam_ != nullptr) simcam_->ForgetFrames();  // `frames` are released on return
   report.stage_ms["heads"] = watch.ElapsedMillis();

@@ -84,6 +84,7 @@ backoff_cap_seconds = 60
 grace_seconds = 10
 heartbeat_seconds = 5
 log_file = "vsieve.log"
+core_bind = "decode=0;workers=1-3"
 [devices]
 list = ["cpu:0", "cpu:1"]
 instances = 3
@@ -109,6 +110,7 @@ borrow_timeout_seconds = 20
   EXPECT_DOUBLE_EQ(p.grace_seconds, 10);
   EXPECT_DOUBLE_EQ(p.heartbeat_seconds, 5);
   EXPECT_EQ(p.log_file, "vsieve.log");
+  EXPECT_EQ(p.core_bind, "decode=0;workers=1-3");
   EXPECT_EQ(config.devices.list, (std::vector<std::string>{"cpu:0", "cpu:1"}));
   EXPECT_EQ(config.devices.instances, 3);
   EXPECT_DOUBLE_EQ(config.devices.borrow_timeout_seconds, 20);
@@ -143,6 +145,9 @@ TEST(FilterConfigTest, ServiceSectionErrorsNameTheKey) {
       {"[pipeline]\nvideo_deadline_seconds = 0\n", "pipeline.video_deadline_seconds"},
       {"[pipeline]\nbackoff_cap_seconds = 0.5\n", "pipeline.backoff_cap_seconds"},
       {"[pipeline]\nheartbeat_seconds = 60\n", "pipeline.heartbeat_seconds"},
+      {"[pipeline]\ncore_bind = 1\n", "pipeline.core_bind"},
+      {"[pipeline]\ncore_bind = \"yes\"\n", "pipeline.core_bind"},
+      {"[pipeline]\ncore_bind = \"gpu=0\"\n", "pipeline.core_bind"},
       {"[devices]\nlist = []\n", "devices.list"},
       {"[devices]\nlist = [\"gpu\"]\n", "devices.list"},
       {"[devices]\ninstances = 0\n", "devices.instances"},
@@ -231,6 +236,97 @@ TEST(FilterConfigTest, DeviceAndBatchingErrorsNameTheKey) {
     auto status = LoadText(text, &config);
     EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
     EXPECT_NE(status.message().find("'" + key + "'"), std::string::npos)
+        << text << " -> " << status.message();
+  }
+}
+
+TEST(FilterConfigTest, ReadsTiersInOrder) {
+  FilterConfig config;
+  const auto status = LoadText(R"(
+[[tiers]]
+kind = "local"
+name = "cpfs"
+root = "/mnt/cpfs/{bucket}"
+
+[[tiers]]
+kind = "http"
+name = "alluxio"
+base_url = "http://dcache:39999/{bucket}"
+max_attempts = 2
+low_speed_seconds = 5
+
+[[tiers]]
+kind = "s3"
+endpoint = "http://objects:9000"
+region = "eu-west-1"
+credentials = "/etc/vsieve/credentials"
+profile = "media"
+addressing = "virtual"
+connect_timeout_seconds = 2.5
+low_speed_bytes_per_second = 4096
+backoff_base_seconds = 0.5
+backoff_cap_seconds = 10
+retry_budget = 100
+)",
+                               &config);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_EQ(config.tiers.size(), 3u);
+  EXPECT_EQ(config.tiers[0].kind, "local");
+  EXPECT_EQ(config.tiers[0].name, "cpfs");
+  EXPECT_EQ(config.tiers[0].root, "/mnt/cpfs/{bucket}");
+  EXPECT_EQ(config.tiers[1].base_url, "http://dcache:39999/{bucket}");
+  EXPECT_EQ(config.tiers[1].max_attempts, 2);
+  EXPECT_EQ(config.tiers[1].low_speed_seconds, 5);
+  const storage::TierConfig& s3 = config.tiers[2];
+  EXPECT_EQ(s3.DisplayName(), "s3");
+  EXPECT_EQ(s3.endpoint, "http://objects:9000");
+  EXPECT_EQ(s3.region, "eu-west-1");
+  EXPECT_EQ(s3.credentials, "/etc/vsieve/credentials");
+  EXPECT_EQ(s3.profile, "media");
+  EXPECT_EQ(s3.addressing, "virtual");
+  EXPECT_DOUBLE_EQ(s3.connect_timeout_seconds, 2.5);
+  EXPECT_EQ(s3.low_speed_bytes_per_second, 4096);
+  EXPECT_DOUBLE_EQ(s3.backoff_base_seconds, 0.5);
+  EXPECT_DOUBLE_EQ(s3.backoff_cap_seconds, 10);
+  EXPECT_EQ(s3.retry_budget, 100);
+  FilterConfig none;
+  ASSERT_TRUE(LoadText("[store]\nlease_seconds = 30\n", &none).ok());
+  EXPECT_TRUE(none.tiers.empty());  // the default: plain local paths
+}
+
+TEST(FilterConfigTest, TierErrorsNameTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"tiers = 3\n", "config key 'tiers': expected an array of tables like [[tiers]]"},
+      {"tiers = [1]\n", "config key 'tiers[0]': expected a table like [[tiers]]"},
+      {"[[tiers]]\nroot = \"/x\"\n",
+       "config key 'tiers[0].kind': missing; expected \"local\", \"http\" or \"s3\""},
+      {"[[tiers]]\nkind = \"ftp\"\n",
+       "config key 'tiers[0].kind': 'ftp' is not \"local\", \"http\" or \"s3\""},
+      {"[[tiers]]\nkind = 3\n", "config key 'tiers[0].kind': expected a string"},
+      {"[[tiers]]\nkind = \"local\"\nroot = \"/x\"\n[[tiers]]\nkind = \"s3\"\n"
+       "endpoint = \"objects:9000\"\n",
+       "config key 'tiers[1].endpoint': 'objects:9000' must start with http:// or https://"},
+      {"[[tiers]]\nkind = \"local\"\nroot = \"/x\"\nendpoint = \"http://x\"\n",
+       "config key 'tiers[0].endpoint': unknown key for a tier of kind \"local\""},
+      {"[[tiers]]\nkind = \"http\"\nbase_url = \"http://x\"\nregion = \"us-east-1\"\n",
+       "config key 'tiers[0].region': unknown key for a tier of kind \"http\""},
+      {"[[tiers]]\nkind = \"http\"\nbase_url = \"http://x\"\nmax_attempts = 0\n",
+       "config key 'tiers[0].max_attempts': must be at least 1"},
+      {"[[tiers]]\nkind = \"http\"\nbase_url = \"http://x\"\nmax_attempts = \"3\"\n",
+       "config key 'tiers[0].max_attempts': expected an integer"},
+      {"[[tiers]]\nkind = \"local\"\n",
+       "config key 'tiers[0].root': missing; a local tier "
+       "needs a folder"},
+      {"[[tiers]]\nkind = \"local\"\nroot = \"/a\"\n[[tiers]]\nkind = \"local\"\n"
+       "root = \"/b\"\n",
+       "config key 'tiers[1].name': 'local' is already the name of tiers[0]; give each tier a "
+       "name"},
+  };
+  for (const auto& [text, message] : cases) {
+    FilterConfig config;
+    auto status = LoadText(text, &config);
+    EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
+    EXPECT_NE(status.message().find(message), std::string::npos)
         << text << " -> " << status.message();
   }
 }

@@ -1,8 +1,11 @@
 #include "daemon/pipeline.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "tests/daemon/fake_table_store.h"
@@ -290,6 +293,93 @@ TEST(PipelineTest, StopWithGraceLetsInFlightVideosFinish) {
     if (row.state == storage::RowState::kDone) EXPECT_EQ(row.completions, 1);
   }
   EXPECT_EQ((*pipeline)->Snapshot().released, 0);
+}
+
+TEST(PipelineTest, TickComesBeforeAnyClaimAndSeesTheStop) {
+  FakeTableStore store;
+  for (int i = 0; i < 20; ++i) store.Add("v" + std::to_string(i), "/x.mp4");
+  PipelineHooks hooks = InstantHooks();
+  hooks.reader = std::make_shared<StubReader>(common::Status::Ok());
+  PipelineOptions options = TestOptions();
+  std::vector<std::pair<int, PipelineSnapshot>> ticks;  // claims seen, snapshot
+  options.on_tick = [&](const PipelineSnapshot& snapshot) {
+    ticks.emplace_back(store.claims(), snapshot);
+  };
+  auto pipeline = Pipeline::Create(options, &store, hooks);
+  ASSERT_TRUE(pipeline.ok());
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  ASSERT_GE(ticks.size(), 2u);
+  EXPECT_EQ(ticks.front().first, 0);  // READY=1 hangs off this one
+  EXPECT_EQ(ticks.front().second.done, 0);
+  EXPECT_FALSE(ticks.front().second.stopping);
+  EXPECT_TRUE(ticks.back().second.stopping);  // the final tick, after the stages joined
+  EXPECT_EQ(ticks.back().second.done, 20);
+  EXPECT_EQ(ticks.back().second.in_flight, 0);
+}
+
+// sched_getaffinity of the calling thread, as a list.
+std::vector<int> ThreadCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return {};
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+TEST(PipelineTest, CoreBindPinsDecodeAndWorkerThreadsAndRowsSayWhere) {
+  auto allowed = AllowedCpus();
+  ASSERT_TRUE(allowed.ok());
+  auto plan = PlanCoreBinding("auto", *allowed, 1, 2);
+  ASSERT_TRUE(plan.ok());
+  FakeTableStore store;
+  for (int i = 0; i < 8; ++i) store.Add("v" + std::to_string(i), "/x.mp4");
+  std::mutex mutex;
+  std::set<std::vector<int>> decode_masks;
+  std::set<std::vector<int>> worker_masks;
+  PipelineHooks hooks = InstantHooks();
+  hooks.reader = std::make_shared<StubReader>(common::Status::Ok());
+  hooks.sample = [&](const std::string&, const models::FilterOptions&) {
+    {
+      std::lock_guard lock(mutex);
+      decode_masks.insert(ThreadCpus());
+    }
+    models::SampledVideo video;
+    video.stage_ms["decode"] = 1;
+    return video;
+  };
+  const auto analyze = InstantHooks().analyze;
+  hooks.analyze = [&](models::VideoFilter* filter, models::SampledVideo video) {
+    {
+      std::lock_guard lock(mutex);
+      worker_masks.insert(ThreadCpus());
+    }
+    return analyze(filter, std::move(video));
+  };
+  PipelineOptions options = TestOptions();
+  options.config.pipeline.core_bind = "auto";
+  auto pipeline = Pipeline::Create(options, &store, hooks);
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status().ToString();
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  EXPECT_EQ(decode_masks, (std::set<std::vector<int>>{plan->decode}));
+  EXPECT_EQ(worker_masks, (std::set<std::vector<int>>{plan->workers}));
+  for (const auto& row : store.Rows()) {
+    const nlohmann::json info =
+        nlohmann::json::parse(row.result_json)["result_info"]["device_info"];
+    EXPECT_EQ(info["cpus"].get<std::vector<int>>(), plan->workers) << info;
+    EXPECT_EQ(info["decode_cpus"].get<std::vector<int>>(), plan->decode) << info;
+    EXPECT_TRUE(info["worker"] == 0 || info["worker"] == 1) << info;
+  }
+  EXPECT_EQ(ThreadCpus(), *allowed);  // Run()'s own thread is not pinned
+
+  options.config.pipeline.core_bind = "workers=1000";
+  auto refused = Pipeline::Create(options, &store, hooks);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("CPU 1000 is not one this process may run on"),
+            std::string::npos)
+      << refused.status().message();
 }
 
 TEST(PipelineTest, BadDeviceIsASetupError) {
