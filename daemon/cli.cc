@@ -124,8 +124,10 @@ int RunCli(int argc, char** argv) {
   FilterFlags validate_flags;
   CLI::App* validate_cmd = app.add_subcommand(
       "validate",
-      "Check the config, load every model, and print the effective settings as JSON; exit 2 "
-      "naming the bad key or file otherwise.");
+      "Check the config, load every model (each configured detector and head on each of its "
+      "devices, with one warm-up pass: load and first-pass ms on stderr and under "
+      "models.warmup), open the store, and print the effective settings as JSON; exit 2 naming "
+      "the bad key, file or expected model shape otherwise.");
   AddFilterFlags(validate_cmd, &validate_flags);
 
   // `vsieve run`: the daemon. Flags override [store] and [pipeline] from the file.
@@ -291,8 +293,29 @@ int RunCli(int argc, char** argv) {
   if (validate_cmd->parsed()) {
     FilterConfig config;
     if (!BuildConfig(validate_flags, &config)) return 2;
+    // Every configured model on every one of its devices: load, one warm-up pass, timings.
     common::Stopwatch watch;
-    auto filter = models::VideoFilter::Create(config.options);
+    auto configured = models::ConfiguredModels::Load(config.options.detectors, config.options.heads,
+                                                     config.devices.borrow_timeout_seconds);
+    if (!configured.ok()) {
+      std::cerr << "vsieve: " << configured.status().ToString() << "\n";
+      return 2;
+    }
+    nlohmann::json warmups = nlohmann::json::array();
+    for (const models::ModelWarmup& w : (*configured)->warmups()) {
+      warmups.push_back({{"name", w.name},
+                         {"role", w.role},
+                         {"file", w.file},
+                         {"device", w.device},
+                         {"instance", w.instance},
+                         {"load_ms", std::round(w.load_ms * 10) / 10},
+                         {"first_pass_ms", std::round(w.first_pass_ms * 10) / 10},
+                         {"batch", w.batch}});
+      std::cerr << "vsieve: " << w.role << " " << w.name << " on " << w.device << " #" << w.instance
+                << ": load " << std::lround(w.load_ms) << " ms, first pass "
+                << std::lround(w.first_pass_ms) << " ms, batch " << w.batch << "\n";
+    }
+    auto filter = models::VideoFilter::Create(config.options, *configured);
     if (!filter.ok()) {
       std::cerr << "vsieve: " << filter.status().ToString() << "\n";
       return 2;
@@ -300,6 +323,7 @@ int RunCli(int argc, char** argv) {
     nlohmann::json json = FilterOptionsToJson(config.options);
     json["models"]["search_dirs"] = config.model_dirs;
     json["models"]["load_ms"] = std::lround(watch.ElapsedMillis());
+    json["models"]["warmup"] = std::move(warmups);
     json["warnings"] = (*filter)->warnings();
     json["config_hash"] = ConfigHash(config.options);
     auto store = OpenConfiguredStore(config);

@@ -116,6 +116,274 @@ Status NotNegative(const std::string& key, double value) {
   return Status::Ok();
 }
 
+// KIND:INDEX device names (ParseDevice decides later whether this build can use them).
+Status CheckDevices(const std::string& key, const std::vector<std::string>& list) {
+  for (const std::string& device : list) {
+    const size_t colon = device.find(':');
+    const bool numbered = colon != std::string::npos && colon > 0 && colon + 1 < device.size() &&
+                          device.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+    if (!numbered) return KeyError(key, "'" + device + "' is not KIND:INDEX (e.g. cpu:0)");
+  }
+  return Status::Ok();
+}
+
+// Reads an array of numbers.
+Status ReadNumbers(const toml::table& table, const std::string& section, const std::string& key,
+                   std::vector<double>* out) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return Status::Ok();
+  const std::string full = section + "." + key;
+  const toml::array* list = node->as_array();
+  if (list == nullptr) return KeyError(full, "expected an array of numbers");
+  out->clear();
+  for (const auto& item : *list) {
+    if (item.is_integer()) {
+      out->push_back(static_cast<double>(item.as_integer()->get()));
+    } else if (item.is_floating_point()) {
+      out->push_back(item.as_floating_point()->get());
+    } else {
+      return KeyError(full, "expected an array of numbers");
+    }
+  }
+  return Status::Ok();
+}
+
+// Reads a picture size: one integer (a square) or [height, width], as in the input tensor.
+Status ReadSize(const toml::table& table, const std::string& section, const std::string& key,
+                int* height, int* width) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return Status::Ok();
+  const std::string full = section + "." + key;
+  const auto bad = [&] {
+    return KeyError(full, "expected a positive integer or [height, width] of positive integers");
+  };
+  if (node->is_integer()) {
+    const int64_t side = node->as_integer()->get();
+    if (side < 1 || side > 16384) return bad();
+    *height = *width = static_cast<int>(side);
+    return Status::Ok();
+  }
+  const toml::array* list = node->as_array();
+  if (list == nullptr || list->size() != 2) return bad();
+  int64_t sides[2] = {0, 0};
+  for (size_t i = 0; i < 2; ++i) {
+    if (!(*list)[i].is_integer()) return bad();
+    sides[i] = (*list)[i].as_integer()->get();
+    if (sides[i] < 1 || sides[i] > 16384) return bad();
+  }
+  *height = static_cast<int>(sides[0]);
+  *width = static_cast<int>(sides[1]);
+  return Status::Ok();
+}
+
+Status Required(const toml::table& table, const std::string& section, const std::string& key) {
+  if (table.get(key) == nullptr) return KeyError(section + "." + key, "must be set");
+  return Status::Ok();
+}
+
+Status InUnitRange(const std::string& key, double value, bool zero_allowed) {
+  if (!(value <= 1.0) || !(zero_allowed ? value >= 0.0 : value > 0.0)) {
+    return KeyError(key, zero_allowed ? "must be in [0,1]" : "must be in (0,1]");
+  }
+  return Status::Ok();
+}
+
+// One [[detectors]] entry.
+Status LoadDetector(const toml::table& t, const std::string& section, models::DetectorConfig* d) {
+  VSIEVE_RETURN_IF_ERROR(CheckKeys(
+      t, section,
+      {"name", "kind", "model", "cfg", "classes", "input", "letterbox", "conf", "nms",
+       "class_filter", "kinds", "frames", "min_presence", "devices", "instances", "batch"}));
+  VSIEVE_RETURN_IF_ERROR(Required(t, section, "kind"));
+  VSIEVE_RETURN_IF_ERROR(Required(t, section, "model"));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "name", &d->name));
+  std::string kind;
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "kind", &kind));
+  if (!models::ParseYoloKind(kind, &d->kind)) {
+    return KeyError(section + ".kind",
+                    "'" + kind + "' is not one of yolov5, yolov8, yolox, darknet, fastestdet");
+  }
+  d->letterbox = models::DefaultLetterbox(d->kind);
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "model", &d->model));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "cfg", &d->cfg));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "classes", &d->classes));
+  VSIEVE_RETURN_IF_ERROR(ReadSize(t, section, "input", &d->input_height, &d->input_width));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "letterbox", &d->letterbox));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "conf", &d->conf));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "nms", &d->nms));
+  VSIEVE_RETURN_IF_ERROR(ReadStrings(t, section, "class_filter", &d->class_filter));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "frames", &d->frames));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "min_presence", &d->min_presence));
+  VSIEVE_RETURN_IF_ERROR(ReadStrings(t, section, "devices", &d->devices));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "instances", &d->instances));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "batch", &d->batch));
+  if (d->name.empty()) return KeyError(section + ".name", "must not be empty");
+  if (d->model.empty()) return KeyError(section + ".model", "must not be empty");
+  const bool darknet = d->kind == models::YoloKind::kDarknet;
+  if (darknet && d->cfg.empty()) return KeyError(section + ".cfg", "must be set for kind darknet");
+  if (!darknet && !d->cfg.empty()) return KeyError(section + ".cfg", "is only for kind darknet");
+  if (d->kind == models::YoloKind::kYolox &&
+      (d->input_width % 32 != 0 || d->input_height % 32 != 0)) {
+    return KeyError(section + ".input", "must be a multiple of 32 for kind yolox");
+  }
+  VSIEVE_RETURN_IF_ERROR(InUnitRange(section + ".conf", d->conf, true));
+  VSIEVE_RETURN_IF_ERROR(InUnitRange(section + ".nms", d->nms, true));
+  VSIEVE_RETURN_IF_ERROR(InUnitRange(section + ".min_presence", d->min_presence, false));
+  VSIEVE_RETURN_IF_ERROR(AtLeast(section + ".frames", d->frames, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast(section + ".instances", d->instances, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast(section + ".batch", d->batch, 1));
+  VSIEVE_RETURN_IF_ERROR(CheckDevices(section + ".devices", d->devices));
+  if (const toml::node* kinds = t.get("kinds")) {
+    const toml::table* map = kinds->as_table();
+    if (map == nullptr) {
+      return KeyError(section + ".kinds", "expected a table of class = { kind, avoid }");
+    }
+    for (const auto& [label, value] : *map) {
+      const std::string key = section + ".kinds." + std::string(label.str());
+      const toml::table* entry = value.as_table();
+      if (entry == nullptr) return KeyError(key, "expected { kind = \"...\", avoid = true|false }");
+      VSIEVE_RETURN_IF_ERROR(CheckKeys(*entry, key, {"kind", "avoid"}));
+      VSIEVE_RETURN_IF_ERROR(Required(*entry, key, "kind"));
+      std::string region_kind;
+      VSIEVE_RETURN_IF_ERROR(Read(*entry, key, "kind", &region_kind));
+      models::ClassMapping mapping;
+      if (!models::ParseRegionKind(region_kind, &mapping.kind)) {
+        return KeyError(key + ".kind", "'" + region_kind +
+                                           "' is not one of black_border, blur_fill, text, "
+                                           "watermark, object");
+      }
+      mapping.avoid = mapping.kind != models::RegionKind::kObject;
+      VSIEVE_RETURN_IF_ERROR(Read(*entry, key, "avoid", &mapping.avoid));
+      d->kinds[std::string(label.str())] = mapping;
+    }
+  }
+  return Status::Ok();
+}
+
+// One [[heads]] entry.
+Status LoadHead(const toml::table& t, const std::string& section, models::OnnxHeadConfig* h) {
+  VSIEVE_RETURN_IF_ERROR(
+      CheckKeys(t, section,
+                {"name", "kind", "model", "layout", "frames", "size", "mean", "std", "colour",
+                 "labels", "activation", "mode", "devices", "instances", "batch"}));
+  for (const char* key : {"name", "kind", "model", "labels"}) {
+    VSIEVE_RETURN_IF_ERROR(Required(t, section, key));
+  }
+  std::string kind;
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "kind", &kind));
+  if (kind != "onnx") return KeyError(section + ".kind", "'" + kind + "' is not onnx");
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "name", &h->name));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "model", &h->model));
+  std::string layout = std::string(models::HeadLayoutName(h->layout));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "layout", &layout));
+  if (!models::ParseHeadLayout(layout, &h->layout)) {
+    return KeyError(section + ".layout", "'" + layout + "' is not one of NCTHW, NTCHW, NCHW");
+  }
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "frames", &h->frames));
+  VSIEVE_RETURN_IF_ERROR(ReadSize(t, section, "size", &h->height, &h->width));
+  for (const char* key : {"mean", "std"}) {
+    std::vector<double> values;
+    VSIEVE_RETURN_IF_ERROR(ReadNumbers(t, section, key, &values));
+    if (t.get(key) == nullptr) continue;
+    if (values.size() != 3) return KeyError(section + "." + key, "expected 3 numbers");
+    auto& target = std::string_view(key) == "mean" ? h->mean : h->std;
+    std::copy(values.begin(), values.end(), target.begin());
+  }
+  for (double v : h->std) {
+    if (!(v > 0.0)) return KeyError(section + ".std", "must be positive");
+  }
+  std::string colour = h->rgb ? "rgb" : "bgr";
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "colour", &colour));
+  if (colour != "rgb" && colour != "bgr") {
+    return KeyError(section + ".colour", "'" + colour + "' is not rgb or bgr");
+  }
+  h->rgb = colour == "rgb";
+  VSIEVE_RETURN_IF_ERROR(ReadStrings(t, section, "labels", &h->labels));
+  std::string activation = std::string(models::HeadActivationName(h->activation));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "activation", &activation));
+  if (!models::ParseHeadActivation(activation, &h->activation)) {
+    return KeyError(section + ".activation",
+                    "'" + activation + "' is not one of softmax, sigmoid, none");
+  }
+  std::string mode = std::string(models::HeadModeName(h->mode));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "mode", &mode));
+  if (!models::ParseHeadMode(mode, &h->mode)) {
+    return KeyError(section + ".mode",
+                    "'" + mode + "' is not one of clip, windows, reversed_windows");
+  }
+  VSIEVE_RETURN_IF_ERROR(ReadStrings(t, section, "devices", &h->devices));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "instances", &h->instances));
+  VSIEVE_RETURN_IF_ERROR(Read(t, section, "batch", &h->batch));
+  if (h->name.empty()) return KeyError(section + ".name", "must not be empty");
+  if (h->model.empty()) return KeyError(section + ".model", "must not be empty");
+  for (const char* taken :
+       {"video_meta", "abnormal_region_info", "abnormal_region_crop", "vfx_filter", "simcam_filter",
+        "rotate_vertical_filter", "low_quality_filter", "seg_simcam_filter",
+        "inverse_seg_simcam_filter"}) {
+    if (h->name == taken) {
+      return KeyError(section + ".name", "'" + h->name + "' is a built-in key of the row's info");
+    }
+  }
+  if (h->labels.empty()) return KeyError(section + ".labels", "must name at least one label");
+  for (size_t i = 0; i < h->labels.size(); ++i) {
+    if (h->labels[i].empty()) return KeyError(section + ".labels", "labels must not be empty");
+    for (size_t j = 0; j < i; ++j) {
+      if (h->labels[i] == h->labels[j]) {
+        return KeyError(section + ".labels", "'" + h->labels[i] + "' appears twice");
+      }
+    }
+  }
+  VSIEVE_RETURN_IF_ERROR(AtLeast(section + ".frames", h->frames, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast(section + ".instances", h->instances, 1));
+  VSIEVE_RETURN_IF_ERROR(AtLeast(section + ".batch", h->batch, 1));
+  return CheckDevices(section + ".devices", h->devices);
+}
+
+// [[detectors]] and [[heads]]: arrays of tables.
+Status LoadModelEntries(const toml::table& root, FilterConfig* config) {
+  auto& opt = config->options;
+  const auto tables = [&](const char* name, const auto& load) -> Status {
+    const toml::node* node = root.get(name);
+    if (node == nullptr) return Status::Ok();
+    const toml::array* list = node->as_array();
+    if (list == nullptr) {
+      return KeyError(name, std::string("expected [[") + name + "]] tables");
+    }
+    for (size_t i = 0; i < list->size(); ++i) {
+      const std::string section = std::string(name) + "[" + std::to_string(i) + "]";
+      const toml::table* table = (*list)[i].as_table();
+      if (table == nullptr)
+        return KeyError(section, std::string("expected [[") + name + "]] tables");
+      VSIEVE_RETURN_IF_ERROR(load(*table, section));
+    }
+    return Status::Ok();
+  };
+  opt.detectors.clear();
+  opt.heads.clear();
+  VSIEVE_RETURN_IF_ERROR(tables("detectors", [&](const toml::table& t, const std::string& section) {
+    models::DetectorConfig detector;
+    VSIEVE_RETURN_IF_ERROR(LoadDetector(t, section, &detector));
+    for (const auto& other : opt.detectors) {
+      if (other.name == detector.name) {
+        return KeyError(section + ".name", "'" + detector.name + "' is used by another detector");
+      }
+    }
+    opt.detectors.push_back(std::move(detector));
+    return Status::Ok();
+  }));
+  return tables("heads", [&](const toml::table& t, const std::string& section) {
+    models::OnnxHeadConfig head;
+    VSIEVE_RETURN_IF_ERROR(LoadHead(t, section, &head));
+    for (const auto& other : opt.heads) {
+      if (other.name == head.name) {
+        return KeyError(section + ".name", "'" + head.name + "' is used by another head");
+      }
+    }
+    opt.heads.push_back(std::move(head));
+    return Status::Ok();
+  });
+}
+
 // [store], [pipeline] and [devices].
 Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
   if (const toml::table* t = root["store"].as_table()) {
@@ -282,13 +550,16 @@ Status LoadTiers(const toml::table& root, FilterConfig* config) {
 }
 
 Status LoadSections(const toml::table& root, FilterConfig* config) {
-  VSIEVE_RETURN_IF_ERROR(CheckKeys(root, "",
-                                   {"sampling", "limits", "models", "filter", "log", "store",
-                                    "pipeline", "devices", "batching", "admin", "cache", "tiers"}));
+  VSIEVE_RETURN_IF_ERROR(
+      CheckKeys(root, "",
+                {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices",
+                 "batching", "admin", "cache", "tiers", "detectors", "heads"}));
   VSIEVE_RETURN_IF_ERROR(LoadTiers(root, config));
   auto& opt = config->options;
   for (const auto& [name, node] : root) {
-    if (name.str() == "tiers") continue;  // an array of tables
+    if (name.str() == "tiers" || name.str() == "detectors" || name.str() == "heads") {
+      continue;  // [[arrays]]
+    }
     if (!node.is_table()) {
       return KeyError(std::string(name.str()),
                       "expected a table like [" + std::string(name.str()) + "]");
@@ -357,7 +628,16 @@ Status LoadSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(Read(*t, "log", "level", &config->log_level));
   }
   VSIEVE_RETURN_IF_ERROR(LoadCacheSection(root, config));
-  return LoadServiceSections(root, config);
+  VSIEVE_RETURN_IF_ERROR(LoadModelEntries(root, config));
+  VSIEVE_RETURN_IF_ERROR(LoadServiceSections(root, config));
+  // A model without its own devices runs where [devices] says.
+  for (auto& detector : opt.detectors) {
+    if (detector.devices.empty()) detector.devices = config->devices.list;
+  }
+  for (auto& head : opt.heads) {
+    if (head.devices.empty()) head.devices = config->devices.list;
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -422,14 +702,7 @@ common::Status ValidateServiceConfig(const FilterConfig& config) {
   VSIEVE_RETURN_IF_ERROR(CheckCoreBindSpec(p.core_bind));
   const auto& d = config.devices;
   if (d.list.empty()) return KeyError("devices.list", "must name at least one device");
-  for (const std::string& device : d.list) {
-    const size_t colon = device.find(':');
-    const bool numbered = colon != std::string::npos && colon > 0 && colon + 1 < device.size() &&
-                          device.find_first_not_of("0123456789", colon + 1) == std::string::npos;
-    if (!numbered) {
-      return KeyError("devices.list", "'" + device + "' is not KIND:INDEX (e.g. cpu:0)");
-    }
-  }
+  VSIEVE_RETURN_IF_ERROR(CheckDevices("devices.list", d.list));
   VSIEVE_RETURN_IF_ERROR(AtLeast("devices.instances", d.instances, 1));
   VSIEVE_RETURN_IF_ERROR(Positive("devices.borrow_timeout_seconds", d.borrow_timeout_seconds));
   if (!d.weights.empty() && d.weights.size() != d.list.size()) {
@@ -547,7 +820,56 @@ void ResolveModels(FilterConfig* config) {
   config->options.models = models::ResolveModelPaths(config->model_dirs);
 }
 
+namespace {
+
+nlohmann::json DetectorJson(const models::DetectorConfig& d) {
+  nlohmann::json kinds = nlohmann::json::object();
+  for (const auto& [label, mapping] : d.kinds) {
+    kinds[label] = {{"kind", models::RegionKindName(mapping.kind)}, {"avoid", mapping.avoid}};
+  }
+  return {{"name", d.name},
+          {"kind", models::YoloKindName(d.kind)},
+          {"model", d.model},
+          {"cfg", d.cfg},
+          {"classes", d.classes},
+          {"input", {d.input_height, d.input_width}},
+          {"letterbox", d.letterbox},
+          {"conf", d.conf},
+          {"nms", d.nms},
+          {"class_filter", d.class_filter},
+          {"kinds", kinds},
+          {"frames", d.frames},
+          {"min_presence", d.min_presence},
+          {"devices", d.devices},
+          {"instances", d.instances},
+          {"batch", d.batch}};
+}
+
+nlohmann::json HeadJson(const models::OnnxHeadConfig& h) {
+  return {{"name", h.name},
+          {"kind", "onnx"},
+          {"model", h.model},
+          {"layout", models::HeadLayoutName(h.layout)},
+          {"frames", h.frames},
+          {"size", {h.height, h.width}},
+          {"mean", h.mean},
+          {"std", h.std},
+          {"colour", h.rgb ? "rgb" : "bgr"},
+          {"labels", h.labels},
+          {"activation", models::HeadActivationName(h.activation)},
+          {"mode", models::HeadModeName(h.mode)},
+          {"devices", h.devices},
+          {"instances", h.instances},
+          {"batch", h.batch}};
+}
+
+}  // namespace
+
 nlohmann::json FilterOptionsToJson(const models::FilterOptions& o) {
+  nlohmann::json detectors = nlohmann::json::array();
+  for (const auto& d : o.detectors) detectors.push_back(DetectorJson(d));
+  nlohmann::json heads = nlohmann::json::array();
+  for (const auto& h : o.heads) heads.push_back(HeadJson(h));
   return {
       {"sampling",
        {{"region_frames", o.sampling.region_frames},
@@ -585,6 +907,8 @@ nlohmann::json FilterOptionsToJson(const models::FilterOptions& o) {
         {"face_cascade", o.models.face_cascade},
         {"brisque_model", o.models.brisque_model},
         {"brisque_range", o.models.brisque_range}}},
+      {"detectors", std::move(detectors)},
+      {"heads", std::move(heads)},
   };
 }
 
@@ -592,6 +916,18 @@ std::string ConfigHash(const models::FilterOptions& options) {
   nlohmann::json json = FilterOptionsToJson(options);
   // Hash what changes results, not where the files happen to live.
   for (auto& [name, path] : json["models"].items()) path = !path.get<std::string>().empty();
+  // Configured models: the file names count, not their folders; where and how many instances
+  // run, and how they batch, do not change results.
+  for (const char* list : {"detectors", "heads"}) {
+    for (auto& entry : json[list]) {
+      for (const char* key : {"model", "cfg", "classes"}) {
+        if (!entry.contains(key)) continue;
+        const std::string path = entry[key].get<std::string>();
+        entry[key] = path.substr(path.find_last_of('/') + 1);
+      }
+      for (const char* key : {"devices", "instances", "batch"}) entry.erase(key);
+    }
+  }
   const std::string text = json.dump();
   uint64_t hash = 1469598103934665603ULL;
   for (unsigned char c : text) {

@@ -102,11 +102,20 @@ common::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions opt
     }
   }
   bool warned = false;
+  // The configured detectors and heads load once, in their own pools, shared by every filter.
+  std::shared_ptr<models::ConfiguredModels> configured;
+  if (!filter_options.detectors.empty() || !filter_options.heads.empty()) {
+    auto loaded = models::ConfiguredModels::Load(
+        filter_options.detectors, filter_options.heads,
+        std::max(0.001, pipeline->options_.config.devices.borrow_timeout_seconds));
+    if (!loaded.ok()) return loaded.status();
+    configured = std::move(loaded).value();
+  }
   const DeviceConfig& devices = pipeline->options_.config.devices;
   auto pool = models::InstancePool<models::VideoFilter>::Create(
       PoolOptionsFor(devices, "video_filter", devices.instances, MakeDeviceBudgets(devices)),
       [&](const models::Device&) -> common::StatusOr<std::unique_ptr<models::VideoFilter>> {
-        auto filter = models::VideoFilter::Create(filter_options);
+        auto filter = models::VideoFilter::Create(filter_options, configured);
         if (filter.ok() && !warned) {
           for (const auto& warning : (*filter)->warnings()) spdlog::warn("{}", warning);
           warned = true;

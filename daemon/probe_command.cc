@@ -126,8 +126,18 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
 
   // Load every worker's models before starting, so a bad model fails fast and once.
   std::vector<std::unique_ptr<models::VideoFilter>> filters;
+  std::shared_ptr<models::ConfiguredModels> configured;  // shared by every job's filter
+  if (!config.options.detectors.empty() || !config.options.heads.empty()) {
+    auto loaded = models::ConfiguredModels::Load(config.options.detectors, config.options.heads,
+                                                 config.devices.borrow_timeout_seconds);
+    if (!loaded.ok()) {
+      spdlog::error("cannot load models: {}", loaded.status().ToString());
+      return 2;
+    }
+    configured = std::move(loaded).value();
+  }
   for (int i = 0; i < jobs; ++i) {
-    auto filter = models::VideoFilter::Create(config.options);
+    auto filter = models::VideoFilter::Create(config.options, configured);
     if (!filter.ok()) {
       spdlog::error("cannot load models: {}", filter.status().ToString());
       return 2;

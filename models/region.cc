@@ -20,6 +20,17 @@ std::string_view RegionKindName(RegionKind kind) {
   return "object";
 }
 
+bool ParseRegionKind(std::string_view name, RegionKind* kind) {
+  for (RegionKind k : {RegionKind::kBlackBorder, RegionKind::kBlurFill, RegionKind::kText,
+                       RegionKind::kWatermark, RegionKind::kObject}) {
+    if (RegionKindName(k) == name) {
+      *kind = k;
+      return true;
+    }
+  }
+  return false;
+}
+
 cv::Rect ScaleBox(const cv::Rect& box, double factor, const cv::Size& bounds) {
   const int x0 = static_cast<int>(std::floor(box.x * factor));
   const int y0 = static_cast<int>(std::floor(box.y * factor));

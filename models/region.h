@@ -13,6 +13,9 @@ enum class RegionKind { kBlackBorder, kBlurFill, kText, kWatermark, kObject };
 // "black_border", "blur_fill", "text", "watermark", "object".
 std::string_view RegionKindName(RegionKind kind);
 
+// The inverse of RegionKindName(); returns false for any other word.
+bool ParseRegionKind(std::string_view name, RegionKind* kind);
+
 // One region found in a video. Detectors return boxes in analysis pixels (the pixels of
 // media::Frame::bgr); the filter converts them to displayed-frame pixels for the row.
 // `avoid` regions shape the safe crop; objects are reported but do not.

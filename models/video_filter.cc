@@ -1,5 +1,6 @@
 #include "models/video_filter.h"
 
+#include <algorithm>
 #include <opencv2/imgproc.hpp>
 #include <optional>
 
@@ -75,7 +76,8 @@ bool RelaxCentralText(const cv::Size& frame, const cv::Rect& crop, std::vector<R
 
 }  // namespace
 
-common::StatusOr<std::unique_ptr<VideoFilter>> VideoFilter::Create(const FilterOptions& options) {
+common::StatusOr<std::unique_ptr<VideoFilter>> VideoFilter::Create(
+    const FilterOptions& options, std::shared_ptr<ConfiguredModels> configured) {
   std::unique_ptr<VideoFilter> filter(new VideoFilter(options));
   const ModelPaths& paths = options.models;
 
@@ -92,6 +94,15 @@ common::StatusOr<std::unique_ptr<VideoFilter>> VideoFilter::Create(const FilterO
     }
   }
   filter->detectors_.push_back(std::make_unique<StaticOverlayDetector>());
+  if (configured == nullptr && (!options.detectors.empty() || !options.heads.empty())) {
+    VSIEVE_ASSIGN_OR_RETURN(configured, ConfiguredModels::Load(options.detectors, options.heads));
+  }
+  if (configured != nullptr) {
+    for (auto& detector : configured->MakeRegionDetectors()) {
+      filter->detectors_.push_back(std::move(detector));
+    }
+    filter->configured_ = std::move(configured);
+  }
 
   if (options.vfx) filter->vfx_ = std::make_unique<VfxHead>();
   if (options.simcam || options.windows) filter->simcam_ = std::make_unique<SimcamHead>();
@@ -154,6 +165,7 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames,
     if (head == nullptr) continue;
     VSIEVE_ASSIGN_OR_RETURN((*info)[head->name()], run(head, clip));
   }
+  VSIEVE_RETURN_IF_ERROR(RunConfiguredHeads(frames, windows, meta, regions, crop, serial, info));
 
   if (!options_.windows || simcam_ == nullptr) return Status::Ok();
   nlohmann::json forward = nlohmann::json::object();
@@ -175,6 +187,55 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames,
   }
   (*info)["seg_simcam_filter"] = std::move(forward);
   (*info)["inverse_seg_simcam_filter"] = std::move(reversed);
+  return Status::Ok();
+}
+
+Status VideoFilter::RunConfiguredHeads(const std::vector<media::Frame>& frames,
+                                       const std::vector<media::SamplingPlan::Window>& windows,
+                                       const media::VideoMeta& meta,
+                                       const std::vector<Region>& regions, const cv::Rect& crop,
+                                       uint64_t serial, nlohmann::json* info) {
+  if (configured_ == nullptr) return Status::Ok();
+  for (size_t i = 0; i < configured_->head_count(); ++i) {
+    const OnnxHeadConfig& config = configured_->head_config(i);
+    // One input per clip or window; windows share passes as far as the model's batch allows.
+    std::vector<HeadInput> inputs;
+    std::vector<nlohmann::json> durations;
+    if (config.mode == HeadMode::kClip) {
+      inputs.push_back(MakeInput(media::SelectEven(frames, options_.sampling.clip_frames), meta,
+                                 regions, crop, serial));
+    } else {
+      for (const auto& window : windows) {
+        std::vector<const media::Frame*> in_window =
+            media::FramesIn(frames, window.start_s, window.end_s);
+        if (in_window.empty()) continue;
+        if (config.mode == HeadMode::kReversedWindows) {
+          std::reverse(in_window.begin(), in_window.end());
+        }
+        inputs.push_back(MakeInput(in_window, meta, regions, crop, serial));
+        durations.push_back({window.start_s, window.end_s});
+      }
+    }
+    std::vector<HeadOutput> outputs;
+    if (!inputs.empty()) {
+      auto lease = configured_->BorrowHead(i);
+      if (!lease.ok()) return lease.status().WithContext(config.name);
+      auto ran = (*lease)->RunBatch(inputs);
+      if (!ran.ok()) return ran.status().WithContext(config.name);
+      outputs = std::move(ran).value();
+    }
+    if (config.mode == HeadMode::kClip) {
+      (*info)[config.name] = HeadOutputToJson(outputs.front());
+      continue;
+    }
+    // As seg_simcam_filter: {"0": {"duration": [a, b], "<name>": {...}}, ...}.
+    nlohmann::json segments = nlohmann::json::object();
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      segments[std::to_string(k)] = {{"duration", durations[k]},
+                                     {config.name, HeadOutputToJson(outputs[k])}};
+    }
+    (*info)[config.name] = std::move(segments);
+  }
   return Status::Ok();
 }
 

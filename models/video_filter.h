@@ -11,6 +11,7 @@
 #include "media/sampling_plan.h"
 #include "media/video_decoder.h"
 #include "models/builtin_heads.h"
+#include "models/configured_models.h"
 #include "models/model_paths.h"
 #include "models/region_detectors.h"
 #include "models/safe_crop.h"
@@ -30,6 +31,9 @@ struct FilterOptions {
   bool rotate_vertical = true;
   bool low_quality = true;
   bool windows = true;  // seg_simcam_filter and inverse_seg_simcam_filter
+  // The user's YOLO detectors ([[detectors]]) and ONNX heads ([[heads]]), beside the built-ins.
+  std::vector<DetectorConfig> detectors;
+  std::vector<OnnxHeadConfig> heads;
 };
 
 // The outcome of filtering one video: the row's "info" object (partial when a stage failed:
@@ -69,7 +73,11 @@ class VideoFilter {
  public:
   // Loads the models named in `options.models`. A missing optional model disables its cue and
   // is listed in warnings(); a model file that exists but does not load is kModelFailed.
-  static common::StatusOr<std::unique_ptr<VideoFilter>> Create(const FilterOptions& options);
+  // The configured detectors and heads come from `configured` (shared by every filter of a
+  // process; see ConfiguredModels); when it is null and options name any, the filter loads its
+  // own set (errors as ConfiguredModels::Load).
+  static common::StatusOr<std::unique_ptr<VideoFilter>> Create(
+      const FilterOptions& options, std::shared_ptr<ConfiguredModels> configured = nullptr);
 
   // Filters the video at `path` (a local file). Never throws; a bad video is a report with a
   // non-OK status and the stage that failed.
@@ -93,9 +101,17 @@ class VideoFilter {
                           const std::vector<media::SamplingPlan::Window>& windows,
                           const media::VideoMeta& meta, const std::vector<Region>& regions,
                           const cv::Rect& crop, nlohmann::json* info);
+  common::Status RunConfiguredHeads(const std::vector<media::Frame>& frames,
+                                    const std::vector<media::SamplingPlan::Window>& windows,
+                                    const media::VideoMeta& meta,
+                                    const std::vector<Region>& regions, const cv::Rect& crop,
+                                    uint64_t serial, nlohmann::json* info);
 
   FilterOptions options_;
   std::vector<std::string> warnings_;
+  // The user's detectors and heads, or null. Declared before detectors_, which borrow from its
+  // pools, so that it outlives them.
+  std::shared_ptr<ConfiguredModels> configured_;
   std::unique_ptr<TextDetector> text_detector_;
   std::unique_ptr<TextAngleClassifier> text_angle_;
   std::vector<std::unique_ptr<RegionDetector>> detectors_;

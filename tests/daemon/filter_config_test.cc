@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "tests/support/test_env.h"
 
 namespace vsieve::daemon {
@@ -130,6 +132,36 @@ TEST(FilterConfigTest, TheExampleConfigLoadsWithDefaults) {
   EXPECT_EQ(config.devices.isolate, defaults.devices.isolate);
   EXPECT_EQ(config.batching.max_batch, defaults.batching.max_batch);
   EXPECT_DOUBLE_EQ(config.batching.max_delay_ms, defaults.batching.max_delay_ms);
+}
+
+// The commented-out [[detectors]] and [[heads]] examples ("#key = ..." lines, no space after the
+// '#') are valid when uncommented.
+TEST(FilterConfigTest, TheExampleModelBlocksLoadWhenUncommented) {
+  std::istringstream in(testing::ReadFile(testing::SourceDir() + "/etc/vsieve.example.toml"));
+  std::string text;
+  std::string line;
+  int uncommented = 0;
+  while (std::getline(in, line)) {
+    if (line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#' && line[1] != '-') {
+      line = line.substr(1);
+      ++uncommented;
+    }
+    text += line + "\n";
+  }
+  ASSERT_GT(uncommented, 20);
+  FilterConfig config;
+  const auto status = LoadText(text, &config);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_EQ(config.options.detectors.size(), 3U);
+  EXPECT_EQ(config.options.detectors[0].kind, models::YoloKind::kYolox);
+  EXPECT_EQ(config.options.detectors[0].kinds.at("tvmonitor").kind, models::RegionKind::kWatermark);
+  EXPECT_EQ(config.options.detectors[1].kind, models::YoloKind::kDarknet);
+  EXPECT_FALSE(config.options.detectors[1].letterbox);
+  EXPECT_EQ(config.options.detectors[2].kind, models::YoloKind::kFastestDet);
+  ASSERT_EQ(config.options.heads.size(), 1U);
+  EXPECT_EQ(config.options.heads[0].name, "aesthetic_filter");
+  EXPECT_EQ(config.options.heads[0].labels,
+            (std::vector<std::string>{"low_aesthetic", "normal_video"}));
 }
 
 TEST(FilterConfigTest, ServiceSectionErrorsNameTheKey) {
@@ -327,6 +359,185 @@ TEST(FilterConfigTest, TierErrorsNameTheKey) {
     auto status = LoadText(text, &config);
     EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
     EXPECT_NE(status.message().find(message), std::string::npos)
+
+TEST(FilterConfigTest, ReadsDetectorsAndHeads) {
+  FilterConfig config;
+  const auto status = LoadText(R"(
+[devices]
+list = ["cpu:0", "cpu:1"]
+
+[[detectors]]
+name = "yolo"
+kind = "yolox"
+model = "m/yolox_nano.onnx"
+classes = "m/coco_classes.txt"
+input = 416
+conf = 0.25
+nms = 0.5
+class_filter = ["person", "car"]
+frames = 6
+min_presence = 0.4
+instances = 2
+batch = 4
+[detectors.kinds]
+default = { kind = "object" }
+watermark = { kind = "watermark" }
+subtitle = { kind = "text", avoid = false }
+
+[[detectors]]
+name = "fast"
+kind = "darknet"
+model = "m/yolo-fastest.weights"
+cfg = "m/yolo-fastest.cfg"
+input = [256, 320]
+letterbox = true
+devices = ["cpu:1"]
+
+[[heads]]
+name = "aesthetic_filter"
+kind = "onnx"
+model = "m/aesthetic.onnx"
+layout = "NTCHW"
+frames = 8
+size = [112, 160]
+mean = [0.5, 0.5, 0.5]
+std = [0.25, 0.25, 0.5]
+colour = "bgr"
+labels = ["low_aesthetic", "normal_video"]
+activation = "sigmoid"
+mode = "reversed_windows"
+instances = 3
+batch = 2
+
+[[heads]]
+name = "per_frame"
+kind = "onnx"
+model = "m/frame.onnx"
+layout = "NCHW"
+labels = ["a", "b", "c"]
+)",
+                               &config);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  const auto& detectors = config.options.detectors;
+  ASSERT_EQ(detectors.size(), 2U);
+  const models::DetectorConfig& yolo = detectors[0];
+  EXPECT_EQ(yolo.name, "yolo");
+  EXPECT_EQ(yolo.kind, models::YoloKind::kYolox);
+  EXPECT_EQ(yolo.model, "m/yolox_nano.onnx");
+  EXPECT_EQ(yolo.classes, "m/coco_classes.txt");
+  EXPECT_EQ(yolo.input_width, 416);
+  EXPECT_EQ(yolo.input_height, 416);
+  EXPECT_TRUE(yolo.letterbox);  // YOLOX's default
+  EXPECT_FLOAT_EQ(yolo.conf, 0.25F);
+  EXPECT_FLOAT_EQ(yolo.nms, 0.5F);
+  EXPECT_EQ(yolo.class_filter, (std::vector<std::string>{"person", "car"}));
+  EXPECT_EQ(yolo.frames, 6);
+  EXPECT_DOUBLE_EQ(yolo.min_presence, 0.4);
+  EXPECT_EQ(yolo.instances, 2);
+  EXPECT_EQ(yolo.batch, 4);
+  EXPECT_EQ(yolo.devices, config.devices.list);  // [devices] when not given
+  ASSERT_EQ(yolo.kinds.size(), 3U);
+  EXPECT_EQ(yolo.kinds.at("default").kind, models::RegionKind::kObject);
+  EXPECT_FALSE(yolo.kinds.at("default").avoid);  // objects are not avoided by default
+  EXPECT_EQ(yolo.kinds.at("watermark").kind, models::RegionKind::kWatermark);
+  EXPECT_TRUE(yolo.kinds.at("watermark").avoid);  // other kinds are
+  EXPECT_EQ(yolo.kinds.at("subtitle").kind, models::RegionKind::kText);
+  EXPECT_FALSE(yolo.kinds.at("subtitle").avoid);
+  const models::DetectorConfig& fast = detectors[1];
+  EXPECT_EQ(fast.kind, models::YoloKind::kDarknet);
+  EXPECT_EQ(fast.cfg, "m/yolo-fastest.cfg");
+  EXPECT_EQ(fast.input_height, 256);  // [height, width]
+  EXPECT_EQ(fast.input_width, 320);
+  EXPECT_TRUE(fast.letterbox);  // as configured (darknet's default is to stretch)
+  EXPECT_EQ(fast.devices, (std::vector<std::string>{"cpu:1"}));
+
+  const auto& heads = config.options.heads;
+  ASSERT_EQ(heads.size(), 2U);
+  const models::OnnxHeadConfig& head = heads[0];
+  EXPECT_EQ(head.name, "aesthetic_filter");
+  EXPECT_EQ(head.model, "m/aesthetic.onnx");
+  EXPECT_EQ(head.layout, models::HeadLayout::kNtchw);
+  EXPECT_EQ(head.frames, 8);
+  EXPECT_EQ(head.height, 112);
+  EXPECT_EQ(head.width, 160);
+  EXPECT_EQ(head.mean, (std::array<double, 3>{0.5, 0.5, 0.5}));
+  EXPECT_EQ(head.std, (std::array<double, 3>{0.25, 0.25, 0.5}));
+  EXPECT_FALSE(head.rgb);
+  EXPECT_EQ(head.labels, (std::vector<std::string>{"low_aesthetic", "normal_video"}));
+  EXPECT_EQ(head.activation, models::HeadActivation::kSigmoid);
+  EXPECT_EQ(head.mode, models::HeadMode::kReversedWindows);
+  EXPECT_EQ(head.instances, 3);
+  EXPECT_EQ(head.batch, 2);
+  const models::OnnxHeadConfig& frame = heads[1];
+  EXPECT_EQ(frame.layout, models::HeadLayout::kNchw);
+  EXPECT_EQ(frame.frames, 16);  // defaults
+  EXPECT_EQ(frame.height, 224);
+  EXPECT_TRUE(frame.rgb);
+  EXPECT_EQ(frame.activation, models::HeadActivation::kSoftmax);
+  EXPECT_EQ(frame.mode, models::HeadMode::kClip);
+
+  // Both appear in the effective config, and change the hash.
+  const nlohmann::json json = FilterOptionsToJson(config.options);
+  EXPECT_EQ(json["detectors"][0]["kinds"]["watermark"]["kind"], "watermark");
+  EXPECT_EQ(json["heads"][0]["labels"][1], "normal_video");
+  EXPECT_NE(ConfigHash(config.options), ConfigHash(models::FilterOptions{}));
+}
+
+TEST(FilterConfigTest, DetectorAndHeadErrorsNameTheKey) {
+  const std::string detector = "[[detectors]]\nkind = \"yolox\"\nmodel = \"m.onnx\"\n";
+  const std::string head =
+      "[[heads]]\nname = \"h\"\nkind = \"onnx\"\nmodel = \"h.onnx\"\nlabels = [\"a\", \"b\"]\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {detector + "conf = 1.5\n", "detectors[0].conf': must be in [0,1]"},
+      {detector + "nms = -0.1\n", "detectors[0].nms': must be in [0,1]"},
+      {detector + "min_presence = 0\n", "detectors[0].min_presence': must be in (0,1]"},
+      {detector + "confidence = 0.3\n", "detectors[0].confidence': unknown key"},
+      {"[[detectors]]\nmodel = \"m.onnx\"\n", "detectors[0].kind': must be set"},
+      {"[[detectors]]\nkind = \"yolox\"\n", "detectors[0].model': must be set"},
+      {"[[detectors]]\nkind = \"yolov7\"\nmodel = \"m\"\n", "detectors[0].kind': 'yolov7'"},
+      {"[[detectors]]\nkind = \"darknet\"\nmodel = \"m\"\n", "detectors[0].cfg': must be set"},
+      {detector + "cfg = \"x.cfg\"\n", "detectors[0].cfg': is only for kind darknet"},
+      {detector + "input = 100\n", "detectors[0].input': must be a multiple of 32"},
+      {detector + "input = [1, 2, 3]\n", "detectors[0].input': expected a positive integer"},
+      {detector + "input = 0\n", "detectors[0].input'"},
+      {detector + "frames = 0\n", "detectors[0].frames': must be at least 1"},
+      {detector + "instances = 0\n", "detectors[0].instances': must be at least 1"},
+      {detector + "batch = 0\n", "detectors[0].batch': must be at least 1"},
+      {detector + "devices = [\"gpu\"]\n", "detectors[0].devices': 'gpu' is not KIND:INDEX"},
+      {detector + "class_filter = \"person\"\n", "detectors[0].class_filter'"},
+      {detector + "[detectors.kinds]\nlogo = \"watermark\"\n", "detectors[0].kinds.logo'"},
+      {detector + "[detectors.kinds]\nlogo = { kind = \"logo\" }\n",
+       "detectors[0].kinds.logo.kind': 'logo' is not one of"},
+      {detector + "[detectors.kinds]\nlogo = { kind = \"watermark\", avoids = true }\n",
+       "detectors[0].kinds.logo.avoids': unknown key"},
+      {detector + detector, "detectors[1].name': 'yolo' is used by another detector"},
+      {"detectors = 3\n", "detectors': expected [[detectors]] tables"},
+      {head + "layout = \"NHWC\"\n", "heads[0].layout': 'NHWC' is not one of"},
+      {head + "frames = 0\n", "heads[0].frames': must be at least 1"},
+      {head + "size = [224]\n", "heads[0].size'"},
+      {head + "mean = [0.5, 0.5]\n", "heads[0].mean': expected 3 numbers"},
+      {head + "std = [0.5, 0, 0.5]\n", "heads[0].std': must be positive"},
+      {head + "colour = \"rgba\"\n", "heads[0].colour': 'rgba' is not rgb or bgr"},
+      {head + "activation = \"relu\"\n", "heads[0].activation': 'relu' is not one of"},
+      {head + "mode = \"window\"\n", "heads[0].mode': 'window' is not one of"},
+      {head + "window = 4\n", "heads[0].window': unknown key"},
+      {"[[heads]]\nname = \"h\"\nkind = \"torch\"\nmodel = \"h.pt\"\nlabels = [\"a\"]\n",
+       "heads[0].kind': 'torch' is not onnx"},
+      {"[[heads]]\nkind = \"onnx\"\nmodel = \"h.onnx\"\nlabels = [\"a\"]\n",
+       "heads[0].name': must be set"},
+      {"[[heads]]\nname = \"h\"\nkind = \"onnx\"\nmodel = \"h.onnx\"\nlabels = []\n",
+       "heads[0].labels': must name at least one label"},
+      {"[[heads]]\nname = \"h\"\nkind = \"onnx\"\nmodel = \"h.onnx\"\nlabels = [\"a\", \"a\"]\n",
+       "heads[0].labels': 'a' appears twice"},
+      {"[[heads]]\nname = \"vfx_filter\"\nkind = \"onnx\"\nmodel = \"h.onnx\"\nlabels = [\"a\"]\n",
+       "heads[0].name': 'vfx_filter' is a built-in key"},
+      {head + head, "heads[1].name': 'h' is used by another head"},
+  };
+  for (const auto& [text, expected] : cases) {
+    FilterConfig config;
+    auto status = LoadText(text, &config);
+    EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
+    EXPECT_NE(status.message().find("config key '" + expected), std::string::npos)
         << text << " -> " << status.message();
   }
 }
@@ -347,6 +558,20 @@ TEST(FilterConfigTest, HashChangesWithResultShapingOptionsOnly) {
   EXPECT_EQ(ConfigHash(a), ConfigHash(b));
   b.sampling.clip_frames = 32;
   EXPECT_NE(ConfigHash(a), ConfigHash(b));
+
+  // A configured model's folder, devices, instances and batch do not change results.
+  models::FilterOptions c;
+  models::FilterOptions d;
+  c.heads.emplace_back();
+  c.heads[0].model = "/here/aesthetic.onnx";
+  d.heads = c.heads;
+  d.heads[0].model = "/elsewhere/aesthetic.onnx";
+  d.heads[0].devices = {"cpu:1"};
+  d.heads[0].instances = 4;
+  d.heads[0].batch = 1;
+  EXPECT_EQ(ConfigHash(c), ConfigHash(d));
+  d.heads[0].frames = 8;
+  EXPECT_NE(ConfigHash(c), ConfigHash(d));
 }
 
 }  // namespace

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "models/dnn_model.h"
+#include "models/head.h"
+#include "models/instance_pool.h"
+
+namespace vsieve::models {
+
+// How a head's input tensor is laid out.
+//   kNcthw  [N, 3, T, H, W]  one clip per item (VJEPA/X3D/SlowFast style)
+//   kNtchw  [N, T, 3, H, W]  one clip per item (TimeSformer/VideoMAE style)
+//   kNchw   [N, 3, H, W]     one frame per item; the T per-frame outputs of a clip are averaged
+//                            (before the activation) into the clip's output
+enum class HeadLayout { kNcthw, kNtchw, kNchw };
+// What turns the model's outputs into probabilities.
+enum class HeadActivation { kSoftmax, kSigmoid, kNone };
+// Where the head runs: the whole clip, each sliding window, or each window read backwards.
+enum class HeadMode { kClip, kWindows, kReversedWindows };
+
+// "NCTHW", "NTCHW", "NCHW" / "softmax", "sigmoid", "none" / "clip", "windows",
+// "reversed_windows". Parse functions return false for anything else.
+std::string_view HeadLayoutName(HeadLayout layout);
+bool ParseHeadLayout(std::string_view name, HeadLayout* layout);
+std::string_view HeadActivationName(HeadActivation activation);
+bool ParseHeadActivation(std::string_view name, HeadActivation* activation);
+std::string_view HeadModeName(HeadMode mode);
+bool ParseHeadMode(std::string_view name, HeadMode* mode);
+
+// One [[heads]] entry with kind = "onnx" (DESIGN.md, "Configuration").
+struct OnnxHeadConfig {
+  std::string name;  // the key in the row's info, e.g. "aesthetic_filter"
+  std::string model;
+  HeadLayout layout = HeadLayout::kNcthw;
+  int frames = 16;  // T: frames per clip or window, spread evenly over what the filter gives
+  int height = 224;
+  int width = 224;
+  // Per channel, in the model's colour order: value = (pixel / 255 - mean) / std.
+  std::array<double, 3> mean = {0.485, 0.456, 0.406};
+  std::array<double, 3> std = {0.229, 0.224, 0.225};
+  bool rgb = true;  // channel order of the input ("rgb" or "bgr")
+  std::vector<std::string> labels;
+  HeadActivation activation = HeadActivation::kSoftmax;
+  HeadMode mode = HeadMode::kClip;
+  std::vector<std::string> devices;  // empty = cpu:0
+  int instances = 1;                 // exclusive instances per device
+  int batch = 8;                     // clips (windows) per forward pass, when the model allows
+};
+
+// The expected input shape for `config`, batch open: e.g. [N,3,16,224,224] for NCTHW.
+Dims ExpectedHeadInput(const OnnxHeadConfig& config);
+
+// A user's ONNX classifier over a clip, configured by OnnxHeadConfig. Picks config.frames
+// frames evenly from HeadInput::frames in the order given (so a reversed window reads its
+// frames last to first), resizes each to width x height, converts the colour order,
+// normalises, packs the layout, runs the net and turns the outputs into one probability per
+// label (the result keeps the labels' order; the winner is the label with the highest
+// probability).
+//
+// Ownership: owns its DnnModel. Thread-safety: none; one thread at a time (pooled). Blocking:
+// Load() and Run*() block for the work. Errors from Load(): kModelFailed naming the file and
+// the expected shape when the model is missing, unreadable, declares another input shape, or
+// gives another number of outputs than labels; kInvalidArgument for a bad device. Errors from
+// Run*(): kInvalidArgument for an input without frames; kModelFailed when a pass fails.
+class OnnxHead : public Head {
+ public:
+  // Loads and warms the model (one trial pass; two when probing the batch dimension).
+  static common::StatusOr<std::unique_ptr<OnnxHead>> Load(const OnnxHeadConfig& config,
+                                                          const Device& device);
+
+  const std::string& name() const override { return config_.name; }
+  const std::vector<std::string>& labels() const override { return config_.labels; }
+  common::StatusOr<HeadOutput> Run(const HeadInput& input) override;
+
+  // Several clips (e.g. every window of a video) in as few forward passes as the model's batch
+  // allows; one output per input, in order.
+  common::StatusOr<std::vector<HeadOutput>> RunBatch(const std::vector<HeadInput>& inputs);
+
+  const OnnxHeadConfig& config() const { return config_; }
+  int batch_capacity() const;
+  const DnnModel& model() const { return *model_; }
+
+ private:
+  OnnxHead(OnnxHeadConfig config, std::unique_ptr<DnnModel> model)
+      : config_(std::move(config)), model_(std::move(model)) {}
+  // The normalised CHW planes of one frame (CV_32F, 3 x height x width).
+  cv::Mat FramePlanes(const cv::Mat& bgr) const;
+  HeadOutput Finish(std::vector<double> logits) const;
+
+  OnnxHeadConfig config_;
+  std::unique_ptr<DnnModel> model_;
+};
+
+}  // namespace vsieve::models
