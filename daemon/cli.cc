@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/stopwatch.h"
+#include "daemon/device_runtime.h"
 #include "daemon/filter_config.h"
 #include "daemon/probe_command.h"
 #include "daemon/run_command.h"
@@ -295,8 +296,9 @@ int RunCli(int argc, char** argv) {
     if (!BuildConfig(validate_flags, &config)) return 2;
     // Every configured model on every one of its devices: load, one warm-up pass, timings.
     common::Stopwatch watch;
-    auto configured = models::ConfiguredModels::Load(config.options.detectors, config.options.heads,
-                                                     config.devices.borrow_timeout_seconds);
+    auto configured = models::ConfiguredModels::Load(
+        config.options.detectors, config.options.heads, config.devices.borrow_timeout_seconds,
+        ModelPolicyFor(config, MakeDeviceBudgets(config.devices)));
     if (!configured.ok()) {
       std::cerr << "vsieve: " << configured.status().ToString() << "\n";
       return 2;

@@ -34,6 +34,20 @@ models::ModelRuntimeOptions RuntimeOptionsFor(const DeviceConfig& devices) {
   return options;
 }
 
+models::ModelRuntimePolicy ModelPolicyFor(const FilterConfig& config,
+                                          std::shared_ptr<models::DeviceBudgets> budgets) {
+  models::ModelRuntimePolicy policy;
+  policy.runtime = RuntimeOptionsFor(config.devices);
+  const DeviceConfig& devices = config.devices;
+  for (size_t i = 0; i < devices.list.size() && i < devices.weights.size(); ++i) {
+    policy.device_weights[devices.list[i]] = devices.weights[i];
+  }
+  policy.budgets = std::move(budgets);
+  policy.costs = devices.costs;
+  policy.batching = BatcherOptionsFor(config.batching, "");
+  return policy;
+}
+
 models::MicroBatcherOptions BatcherOptionsFor(const BatchingConfig& batching,
                                               const std::string& name) {
   models::MicroBatcherOptions options;

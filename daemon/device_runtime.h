@@ -4,6 +4,7 @@
 #include <string>
 
 #include "daemon/filter_config.h"
+#include "models/configured_models.h"
 #include "models/instance_pool.h"
 #include "models/micro_batcher.h"
 #include "models/model_runtime.h"
@@ -22,6 +23,12 @@ models::PoolOptions PoolOptionsFor(const DeviceConfig& devices, const std::strin
 
 // [devices] isolate, model_timeout_seconds and restart_backoff_* as runtime options.
 models::ModelRuntimeOptions RuntimeOptionsFor(const DeviceConfig& devices);
+
+// The policy for the configured detectors and heads (models::ConfiguredModels::Load()): [devices]
+// isolate, timeouts, backoff, weights by device name and costs, the shared `budgets`, and
+// [batching].
+models::ModelRuntimePolicy ModelPolicyFor(const FilterConfig& config,
+                                          std::shared_ptr<models::DeviceBudgets> budgets);
 
 // [batching] as micro-batcher options for model `name`.
 models::MicroBatcherOptions BatcherOptionsFor(const BatchingConfig& batching,

@@ -179,6 +179,19 @@ Status ChildProcessModel::Build() {
         ChannelError::kBadFrame, "BUILD", timeout);
   }
   capacity_ = finish["batch_capacity"].get<int>();
+  warmup_ = Warmup();
+  if (const auto it = finish.find("output_shapes"); it != finish.end() && it->is_array()) {
+    for (const auto& shape : *it) {
+      std::vector<int> dims;
+      if (shape.is_array()) {
+        for (const auto& dim : shape) dims.push_back(dim.is_number_integer() ? dim.get<int>() : 0);
+      }
+      warmup_.output_shapes.push_back(std::move(dims));
+    }
+  }
+  if (const auto it = finish.find("first_pass_ms"); it != finish.end() && it->is_number()) {
+    warmup_.first_pass_ms = it->get<double>();
+  }
   return Status::Ok();
 }
 

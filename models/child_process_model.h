@@ -68,6 +68,7 @@ class ChildProcessModel : public ItemModel {
 
   // As reported by the last BUILD_FINISH.
   int batch_capacity() const override { return capacity_; }
+  Warmup warmup() const override { return warmup_; }
 
   // Sends the items as one PREDICT (the child splits them into passes) and returns the reply.
   common::StatusOr<std::vector<std::vector<cv::Mat>>> RunItems(
@@ -108,6 +109,7 @@ class ChildProcessModel : public ItemModel {
   pid_t pid_ = -1;
   int fd_ = -1;  // the parent's end of the socketpair, non-blocking, close-on-exec
   int capacity_ = 1;
+  Warmup warmup_;
   int consecutive_failures_ = 0;
   Clock::time_point next_start_{};
   Stats stats_;

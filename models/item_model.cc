@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include "models/dnn_model.h"
 #include "models/test_item_models.h"
 
 namespace vsieve::models {
@@ -13,6 +14,10 @@ namespace {
 using common::ErrorCode;
 using common::Status;
 using common::StatusOr;
+
+Status FieldError(const std::string& field, const std::string& why) {
+  return Status(ErrorCode::kInvalidArgument, "model spec field '" + field + "': " + why);
+}
 
 struct KindEntry {
   ItemModelFactory factory;
@@ -29,13 +34,35 @@ Registry& TheRegistry() {
   return registry;
 }
 
+// The "dnn" kind: DnnModel::Load(model, cfg, device); with params.expected_input (dims, -1 =
+// any) CheckInput(expected, params.what); with an item shape PrepareBatching(item_shape,
+// max_batch), which is also the warm-up.
+StatusOr<std::unique_ptr<ItemModel>> BuildDnnModel(const ItemModelSpec& spec,
+                                                   const Device& device) {
+  VSIEVE_ASSIGN_OR_RETURN(std::unique_ptr<DnnModel> model,
+                          DnnModel::Load(spec.model, spec.cfg, device));
+  if (const auto it = spec.params.find("expected_input"); it != spec.params.end()) {
+    if (!it->is_array()) return FieldError("params.expected_input", "expected an array");
+    Dims expected;
+    for (const auto& dim : *it) {
+      if (!dim.is_number_integer()) {
+        return FieldError("params.expected_input", "expected an array of integers");
+      }
+      expected.push_back(dim.get<int64_t>());
+    }
+    VSIEVE_RETURN_IF_ERROR(model->CheckInput(expected, spec.params.value("what", spec.model)));
+  }
+  if (!spec.item_shape.empty()) {
+    VSIEVE_RETURN_IF_ERROR(model->PrepareBatching(spec.item_shape, spec.max_batch));
+  }
+  return std::unique_ptr<ItemModel>(std::move(model));
+}
+
 void RegisterBuiltinKinds() {
   static std::once_flag once;
   std::call_once(once, [] {
     RegisterTestItemModelKinds();
-    // TODO(merge): register the real "dnn" kind here once branch `models` lands:
-    // RegisterItemModelKind("dnn", ...) doing DnnModel::Load(spec.model, spec.cfg, device) then
-    // PrepareBatching(spec.item_shape, spec.max_batch).
+    RegisterItemModelKind("dnn", BuildDnnModel);
   });
 }
 
@@ -44,11 +71,13 @@ bool TestModelsEnabled() {
   return value != nullptr && std::string(value) == "1";
 }
 
-Status FieldError(const std::string& field, const std::string& why) {
-  return Status(ErrorCode::kInvalidArgument, "model spec field '" + field + "': " + why);
-}
-
 }  // namespace
+
+std::vector<int> MatShape(const cv::Mat& mat) {
+  std::vector<int> shape;
+  for (int i = 0; i < mat.dims; ++i) shape.push_back(mat.size[i]);
+  return shape;
+}
 
 nlohmann::json ItemModelSpecToJson(const ItemModelSpec& spec) {
   return {{"kind", spec.kind},

@@ -32,7 +32,19 @@ class ItemModel {
   // Runs `items`; returns one vector of outputs per item, in order.
   virtual common::StatusOr<std::vector<std::vector<cv::Mat>>> RunItems(
       const std::vector<cv::Mat>& items) = 0;
+
+  // What the load-time warm-up pass showed, for checks and logs: the shape of each output of one
+  // item (as RunItems() gives it) and the pass's milliseconds. Empty and 0 when the model has no
+  // warm-up pass.
+  struct Warmup {
+    std::vector<std::vector<int>> output_shapes;
+    double first_pass_ms = 0;
+  };
+  virtual Warmup warmup() const { return {}; }
 };
+
+// The shape of a Mat as a list of dimensions (rows, cols for a 2-D Mat).
+std::vector<int> MatShape(const cv::Mat& mat);
 
 // What to build: the BUILD message of the child-process protocol, and the argument of
 // BuildItemModel(). `kind` picks a factory from the registry; `params` are the kind's own

@@ -173,8 +173,20 @@ void MicroBatcher::RunnerLoop() {
     } else {
       ++stats_.failed_passes;
       std::set<Request*> seen;
+      for (const auto& [request, index] : owners) seen.insert(request.get());
+      // With several callers in the pass, any one of them may have caused the failure (a model
+      // that crashes on one video's item): the error is retryable for each, so a retry, which
+      // may run alone, finds out.
+      const Status shared =
+          seen.size() == 1
+              ? result.status()
+              : Status(result.status().code(),
+                       "a forward pass shared with " + std::to_string(seen.size() - 1) +
+                           " other caller(s) failed: " + result.status().message(),
+                       true);
+      seen.clear();
       for (const auto& [request, index] : owners) {
-        if (seen.insert(request.get()).second) FailLocked(request, result.status());
+        if (seen.insert(request.get()).second) FailLocked(request, shared);
       }
     }
     done_.notify_all();

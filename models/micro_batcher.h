@@ -33,7 +33,9 @@ struct MicroBatcherOptions {
 // order, so a caller's items may be split over consecutive passes and share them with other
 // callers' items. Each caller gets its own outputs, in its order. When a pass fails, every
 // caller with an item in it gets the error (and its other items are dropped); other callers are
-// unaffected.
+// unaffected. When the failed pass held several callers' items the error is made retryable
+// ("a forward pass shared with N other caller(s) failed: ..."), since any one of them may be the
+// cause; a caller alone in its pass gets the error as it was.
 //
 // Metrics: vsieve_model_batch_items{model} (a histogram of items per pass).
 //

@@ -14,7 +14,8 @@ namespace vsieve::models {
 // The messages between the daemon and a model child process (seed 003's pipe protocol, plus
 // BUILD, which the seed passes as process arguments):
 //
-//   parent -> child  BUILD    JSON ItemModelSpec          -> BUILD_FINISH {"batch_capacity": N}
+//   parent -> child  BUILD    JSON ItemModelSpec          -> BUILD_FINISH {"batch_capacity": N,
+//                                                             "output_shapes", "first_pass_ms"}
 //                                                          | ERROR
 //   parent -> child  PREDICT  items (tensors)             -> REPLY (per item, its outputs)
 //                                                          | ERROR

@@ -24,6 +24,11 @@ struct ModelRuntimeOptions {
 // ("aesthetic_filter"). This is the factory an InstancePool<ItemModel> of a detector or ONNX
 // head calls per device. Errors: those of BuildItemModel() or ChildProcessModel::Start().
 // Thread-safe; blocks while the model loads.
+//
+// Test hook: with VSIEVE_TEST_MODELS=1 and VSIEVE_TEST_MODEL_OVERRIDE='{"<label>": {"kind": K,
+// "params": {...}}}' the model named <label> is built as test kind K wrapping the configured
+// kind (params merged, params.inner = the configured kind), e.g. an ONNX head that aborts on
+// chosen inputs ({"kind": "abort_on", "params": {"above": 1.5}}). Ignored otherwise.
 common::StatusOr<std::unique_ptr<ItemModel>> MakeItemModel(const ItemModelSpec& spec,
                                                            const ModelRuntimeOptions& options,
                                                            const std::string& label);

@@ -36,7 +36,11 @@ common::StatusOr<std::string> Build(const std::string& payload, std::unique_ptr<
   }
   VSIEVE_ASSIGN_OR_RETURN(const ItemModelSpec spec, ItemModelSpecFromJson(json));
   VSIEVE_ASSIGN_OR_RETURN(*model, BuildItemModel(spec));
-  return nlohmann::json{{"batch_capacity", (*model)->batch_capacity()}}.dump();
+  const ItemModel::Warmup warmup = (*model)->warmup();
+  return nlohmann::json{{"batch_capacity", (*model)->batch_capacity()},
+                        {"output_shapes", warmup.output_shapes},
+                        {"first_pass_ms", warmup.first_pass_ms}}
+      .dump();
 }
 
 common::StatusOr<std::string> Predict(const std::string& payload, ItemModel* model) {

@@ -5,7 +5,8 @@ namespace vsieve::models {
 // The body of the hidden `vsieve model-worker --fd-in N --fd-out M [--parent-pid P]`
 // subcommand: the child side of ChildProcessModel. Serves the protocol of model_protocol.h on
 // the two descriptors (which may be the same socket): BUILD builds an ItemModel through the
-// registry (BuildItemModel()) and answers BUILD_FINISH {"batch_capacity": N} or ERROR; PREDICT
+// registry (BuildItemModel()) and answers BUILD_FINISH {"batch_capacity": N, "output_shapes":
+// [[...], ...], "first_pass_ms": M} (ItemModel::warmup()) or ERROR; PREDICT
 // runs the items and answers REPLY or ERROR (the child stays up after a model error); EXIT, or
 // the parent closing the channel, ends the loop.
 //

@@ -24,16 +24,20 @@ struct TestModelSettings {
   Misbehaviour misbehaviour = Misbehaviour::kNone;
   double factor = 1.0;
   double value = 0.0;
+  bool above = false;  // trigger when the first value is above `value`, not equal to it
   int exit_code = 3;
   int sleep_ms = 0;
 };
 
 class TestItemModel : public ItemModel {
  public:
-  TestItemModel(TestModelSettings settings, int capacity)
-      : settings_(settings), capacity_(capacity) {}
+  TestItemModel(TestModelSettings settings, int capacity, std::unique_ptr<ItemModel> inner)
+      : settings_(settings), capacity_(capacity), inner_(std::move(inner)) {}
 
-  int batch_capacity() const override { return capacity_; }
+  int batch_capacity() const override {
+    return inner_ != nullptr ? inner_->batch_capacity() : capacity_;
+  }
+  Warmup warmup() const override { return inner_ != nullptr ? inner_->warmup() : Warmup(); }
 
   StatusOr<std::vector<std::vector<cv::Mat>>> RunItems(const std::vector<cv::Mat>& items) override {
     if (settings_.misbehaviour == Misbehaviour::kSlow) {
@@ -45,17 +49,18 @@ class TestItemModel : public ItemModel {
       if (item.type() != CV_32F) {
         return Status(ErrorCode::kInvalidArgument, "test model items must be CV_32F");
       }
-      if (item.total() > 0 && item.isContinuous() &&
-          static_cast<double>(item.ptr<float>()[0]) == settings_.value) {
+      if (item.total() > 0 && item.isContinuous() && Triggers(item.ptr<float>()[0])) {
         Misbehave();
         if (settings_.misbehaviour == Misbehaviour::kFail) {
           return Status(ErrorCode::kModelFailed, "test model refused an item");
         }
       }
+      if (inner_ != nullptr) continue;
       cv::Mat out;
       item.convertTo(out, CV_32F, settings_.factor);
       outputs.push_back({out});
     }
+    if (inner_ != nullptr) return inner_->RunItems(items);
     return outputs;
   }
 
@@ -74,8 +79,14 @@ class TestItemModel : public ItemModel {
     }
   }
 
+  bool Triggers(float first) const {
+    const auto value = static_cast<double>(first);
+    return settings_.above ? value > settings_.value : value == settings_.value;
+  }
+
   TestModelSettings settings_;
   int capacity_;
+  std::unique_ptr<ItemModel> inner_;  // computes the outputs when set
 };
 
 StatusOr<double> NumberParam(const ItemModelSpec& spec, const char* name,
@@ -101,7 +112,10 @@ ItemModelFactory TestFactory(Misbehaviour misbehaviour) {
     VSIEVE_ASSIGN_OR_RETURN(settings.factor, NumberParam(spec, "factor", 1.0));
     const bool needs_value =
         misbehaviour != Misbehaviour::kNone && misbehaviour != Misbehaviour::kSlow;
-    if (needs_value) {
+    if (needs_value && spec.params.contains("above")) {
+      VSIEVE_ASSIGN_OR_RETURN(settings.value, NumberParam(spec, "above", std::nullopt));
+      settings.above = true;
+    } else if (needs_value) {
       VSIEVE_ASSIGN_OR_RETURN(settings.value, NumberParam(spec, "value", std::nullopt));
     } else {
       settings.value = std::numeric_limits<double>::quiet_NaN();  // never equal
@@ -117,7 +131,19 @@ ItemModelFactory TestFactory(Misbehaviour misbehaviour) {
       }
       settings.sleep_ms = static_cast<int>(ms);
     }
-    return std::unique_ptr<ItemModel>(std::make_unique<TestItemModel>(settings, spec.max_batch));
+    std::unique_ptr<ItemModel> inner;
+    if (const auto it = spec.params.find("inner"); it != spec.params.end()) {
+      if (!it->is_string()) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "model kind '" + spec.kind + "': params.inner must be a kind name");
+      }
+      ItemModelSpec inner_spec = spec;
+      inner_spec.kind = it->get<std::string>();
+      inner_spec.params.erase("inner");
+      VSIEVE_ASSIGN_OR_RETURN(inner, BuildItemModel(inner_spec));
+    }
+    return std::unique_ptr<ItemModel>(
+        std::make_unique<TestItemModel>(settings, spec.max_batch, std::move(inner)));
   };
 }
 

@@ -13,7 +13,10 @@ namespace vsieve::models {
 //   slow      {"ms": M, "factor": F}          sleeps M ms per RunItems() call
 //   fail_on   {"value": V, "factor": F}       returns kModelFailed when an item's first value is V
 //
-// batch_capacity() is the spec's max_batch. Bad params are kInvalidArgument naming the param.
+// Instead of "value", "above": V triggers on a first value greater than V. With "inner": K the
+// outputs (and batch_capacity(), warmup()) come from a model of kind K built from the same spec
+// (e.g. "dnn": a real ONNX head that aborts on chosen inputs); otherwise batch_capacity() is the
+// spec's max_batch. Bad params are kInvalidArgument naming the param.
 // Called once by BuildItemModel(); thread-safe.
 void RegisterTestItemModelKinds();
 

@@ -359,6 +359,9 @@ TEST(FilterConfigTest, TierErrorsNameTheKey) {
     auto status = LoadText(text, &config);
     EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
     EXPECT_NE(status.message().find(message), std::string::npos)
+        << text << " -> " << status.message();
+  }
+}
 
 TEST(FilterConfigTest, ReadsDetectorsAndHeads) {
   FilterConfig config;

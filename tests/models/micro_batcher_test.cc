@@ -145,8 +145,10 @@ TEST(MicroBatcherTest, AFailedPassFailsEveryCallerInIt) {
   a.join();
   b.join();
   EXPECT_EQ(first.code(), ErrorCode::kModelFailed);
-  EXPECT_EQ(first.message(), "poisoned pass");
+  EXPECT_EQ(first.message(), "a forward pass shared with 1 other caller(s) failed: poisoned pass");
+  EXPECT_TRUE(first.retryable());  // either caller may have caused it
   EXPECT_EQ(second.code(), ErrorCode::kModelFailed);
+  EXPECT_TRUE(second.retryable());
   EXPECT_EQ(batcher->stats().failed_passes, 1);
   // A caller whose later items were still waiting loses them too, and the batcher goes on.
   common::Status split;
@@ -155,7 +157,8 @@ TEST(MicroBatcherTest, AFailedPassFailsEveryCallerInIt) {
     split = batcher->Run(items).status();
   });
   c.join();
-  EXPECT_EQ(split.message(), "poisoned pass");
+  EXPECT_EQ(split.message(), "poisoned pass");  // alone in its pass: the error as it was
+  EXPECT_FALSE(split.retryable());
   auto fine = batcher->Run(Values(7, 4));
   ASSERT_TRUE(fine.ok()) << fine.status().ToString();
   ExpectDoubled(*fine, 7, 4);
