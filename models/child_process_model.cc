@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -288,14 +289,17 @@ StatusOr<std::vector<std::vector<cv::Mat>>> ChildProcessModel::RunItems(
     Status launched = Launch();
     if (!launched.ok()) {
       ArmBackoff();
+      spdlog::warn("{}: restarting the model child failed: {}", Where(), launched.message());
       return Status(ErrorCode::kModelFailed, "restarting the model child: " + launched.message(),
                     true);
     }
+    spdlog::info("{}: model child restarted (pid {}, restart {})", Where(), pid_, stats_.restarts);
   }
   const double timeout = options_.call_timeout_seconds;
   const auto failed = [&](const Status& io, ChannelError error) {
     Status status = ChildFailed(io, error, "PREDICT", timeout).WithContext(Where());
     ArmBackoff();
+    spdlog::warn("{}; the next call starts a new child", status.message());
     return status;
   };
   FrameChannel channel(fd_, fd_);

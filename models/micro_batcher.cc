@@ -1,7 +1,6 @@
 #include "models/micro_batcher.h"
 
 #include <algorithm>
-#include <set>
 
 namespace vsieve::models {
 
@@ -153,44 +152,66 @@ void MicroBatcher::RunnerLoop() {
     }
     if (!queue_.empty()) work_.notify_one();  // more for another runner
     lock.unlock();
-    batch_items_metric_->Observe(static_cast<double>(batch.size()));
-    StatusOr<std::vector<std::vector<cv::Mat>>> result = run_(batch);
-    if (result.ok() && result->size() != batch.size()) {
-      result = Status(ErrorCode::kModelFailed, "the model gave " + std::to_string(result->size()) +
-                                                   " outputs for " + std::to_string(batch.size()) +
-                                                   " items");
+    // One result per slice of the batch: the whole pass, or, after a failed pass that held
+    // several callers' items, each caller's items alone (any one of them may have caused the
+    // failure, e.g. a model that crashes on one video's item: the others should not pay).
+    struct Slice {
+      size_t begin;
+      size_t end;
+      StatusOr<std::vector<std::vector<cv::Mat>>> result;
+    };
+    std::vector<Slice> slices;
+    slices.push_back({0, batch.size(), RunPass(batch)});
+    int64_t passes = 1;
+    int64_t failed = slices.front().result.ok() ? 0 : 1;
+    if (!slices.front().result.ok() && owners.front().first != owners.back().first) {
+      slices.clear();
+      size_t begin = 0;
+      while (begin < owners.size()) {
+        size_t end = begin;
+        while (end < owners.size() && owners[end].first == owners[begin].first) ++end;
+        std::vector<cv::Mat> alone(batch.begin() + static_cast<std::ptrdiff_t>(begin),
+                                   batch.begin() + static_cast<std::ptrdiff_t>(end));
+        slices.push_back({begin, end, RunPass(alone)});
+        ++passes;
+        failed += slices.back().result.ok() ? 0 : 1;
+        begin = end;
+      }
     }
     lock.lock();
-    ++stats_.passes;
+    stats_.passes += passes;
+    stats_.failed_passes += failed;
     stats_.items += static_cast<int64_t>(batch.size());
-    if (result.ok()) {
-      for (size_t i = 0; i < owners.size(); ++i) {
+    for (Slice& slice : slices) {
+      if (!slice.result.ok()) {
+        for (size_t i = slice.begin; i < slice.end; ++i) {
+          if (i == slice.begin || owners[i].first != owners[i - 1].first) {
+            FailLocked(owners[i].first, slice.result.status());
+          }
+        }
+        continue;
+      }
+      for (size_t i = slice.begin; i < slice.end; ++i) {
         Request& request = *owners[i].first;
         if (request.finished) continue;  // failed by another pass
-        request.outputs[owners[i].second] = std::move((*result)[i]);
+        request.outputs[owners[i].second] = std::move((*slice.result)[i - slice.begin]);
         if (++request.done == request.items.size()) request.finished = true;
-      }
-    } else {
-      ++stats_.failed_passes;
-      std::set<Request*> seen;
-      for (const auto& [request, index] : owners) seen.insert(request.get());
-      // With several callers in the pass, any one of them may have caused the failure (a model
-      // that crashes on one video's item): the error is retryable for each, so a retry, which
-      // may run alone, finds out.
-      const Status shared =
-          seen.size() == 1
-              ? result.status()
-              : Status(result.status().code(),
-                       "a forward pass shared with " + std::to_string(seen.size() - 1) +
-                           " other caller(s) failed: " + result.status().message(),
-                       true);
-      seen.clear();
-      for (const auto& [request, index] : owners) {
-        if (seen.insert(request.get()).second) FailLocked(request, shared);
       }
     }
     done_.notify_all();
   }
+}
+
+StatusOr<std::vector<std::vector<cv::Mat>>> MicroBatcher::RunPass(
+    const std::vector<cv::Mat>& items) {
+  batch_items_metric_->Observe(static_cast<double>(items.size()));
+  StatusOr<std::vector<std::vector<cv::Mat>>> result = run_(items);
+  if (result.ok() && result->size() != items.size()) {
+    result = Status(ErrorCode::kModelFailed, "the model gave " + std::to_string(result->size()) +
+                                                 " outputs for " + std::to_string(items.size()) +
+                                                 " items");
+  }
+  return result;
 }
 
 }  // namespace vsieve::models

@@ -31,11 +31,11 @@ struct MicroBatcherOptions {
 // through a model in shared forward passes. A pass runs as soon as min(max_batch, capacity)
 // items wait, or when the oldest waiting item has waited max_delay_ms; it takes items in arrival
 // order, so a caller's items may be split over consecutive passes and share them with other
-// callers' items. Each caller gets its own outputs, in its order. When a pass fails, every
-// caller with an item in it gets the error (and its other items are dropped); other callers are
-// unaffected. When the failed pass held several callers' items the error is made retryable
-// ("a forward pass shared with N other caller(s) failed: ..."), since any one of them may be the
-// cause; a caller alone in its pass gets the error as it was.
+// callers' items. Each caller gets its own outputs, in its order. When a pass that held several
+// callers' items fails, each caller's items of that pass are run again alone (any one of them
+// may be the cause, e.g. a model that crashes on one video's item), so only the callers whose
+// own items fail get an error; a caller whose items fail gets the error of that pass (its other
+// items are dropped). Other callers are unaffected.
 //
 // Metrics: vsieve_model_batch_items{model} (a histogram of items per pass).
 //
@@ -81,8 +81,8 @@ class MicroBatcher {
   int pass_size() const { return pass_size_; }
 
   struct Stats {
-    int64_t passes = 0;
-    int64_t items = 0;
+    int64_t passes = 0;  // forward passes, the solo re-runs after a shared failure included
+    int64_t items = 0;   // items taken (a re-run item counts once)
     int64_t failed_passes = 0;
   };
   Stats stats() const;
@@ -102,6 +102,8 @@ class MicroBatcher {
 
   MicroBatcher(MicroBatcherOptions options, int pass_size, PassFn run);
   void RunnerLoop();
+  // Runs one pass (without the lock) and checks the output count.
+  common::StatusOr<std::vector<std::vector<cv::Mat>>> RunPass(const std::vector<cv::Mat>& items);
   // Fails `request` and drops its waiting items. Requires mutex_.
   void FailLocked(const std::shared_ptr<Request>& request, const common::Status& status);
 
