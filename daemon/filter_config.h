@@ -57,8 +57,8 @@ struct DeviceConfig {
   double restart_backoff_cap_seconds = 60;  // ... doubling up to this
 };
 
-// [batching]: micro-batching of model items (clips, windows) from several videos into one
-// forward pass, for models that take a batch dimension.
+// [batching]: micro-batching of the [[heads]]' items (a clip or window, or one frame of an NCHW
+// head) from several videos into one forward pass, for models that take a batch dimension.
 struct BatchingConfig {
   int max_batch = 8;        // items per pass at most
   double max_delay_ms = 5;  // the oldest waiting item waits at most this long for company
