@@ -140,7 +140,8 @@ TEST(MicroBatcherTest, TheModelCapacityCapsThePass) {
 TEST(MicroBatcherTest, AFailedSharedPassFailsOnlyTheCallerThatFails) {
   FakeItemModel model(16);
   auto batcher = Batcher(&model, 4, kForever);
-  common::StatusOr<std::vector<std::vector<cv::Mat>>> first = common::Status();
+  common::StatusOr<std::vector<std::vector<cv::Mat>>> first =
+      common::Status(ErrorCode::kInternal, "not run");
   common::Status second;
   std::thread a([&] { first = batcher->Run(Values(1, 2)); });
   std::thread b([&] { second = batcher->Run({Value(666), Value(3)}).status(); });
