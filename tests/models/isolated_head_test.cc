@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <mutex>
 #include <thread>
 
 #include "models/configured_models.h"
@@ -99,6 +100,7 @@ TEST_F(IsolatedHeadTest, LoadErrorsFromTheChildReadAsInProcess) {
 TEST_F(IsolatedHeadTest, TheMicroBatcherGivesEachThreadItsOwnResults) {
   auto reference = OnnxHead::Load(Config(), Device{});
   ASSERT_TRUE(reference.ok());
+  std::mutex reference_mutex;
   for (const bool isolate : {false, true}) {
     ModelRuntimePolicy policy;
     if (isolate) policy.runtime = Isolated();
@@ -112,7 +114,9 @@ TEST_F(IsolatedHeadTest, TheMicroBatcherGivesEachThreadItsOwnResults) {
         for (int round = 0; round < 5; ++round) {
           const std::vector<HeadInput> inputs = {Clip(t * 10 + round), Clip(t + round + 50)};
           auto got = (*set)->RunHead(0, inputs);
+          std::unique_lock lock(reference_mutex);  // the reference head is single-threaded
           auto expected = (*reference)->RunBatch(inputs);
+          lock.unlock();
           ASSERT_TRUE(got.ok()) << got.status().ToString();
           ASSERT_TRUE(expected.ok());
           for (size_t i = 0; i < inputs.size(); ++i) {
