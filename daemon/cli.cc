@@ -10,10 +10,12 @@
 
 #include "common/log.h"
 #include "common/stopwatch.h"
+#include "daemon/device_runtime.h"
 #include "daemon/filter_config.h"
 #include "daemon/probe_command.h"
 #include "daemon/run_command.h"
 #include "daemon/table_commands.h"
+#include "models/model_worker.h"
 
 namespace vsieve::daemon {
 namespace {
@@ -172,8 +174,11 @@ int RunCli(int argc, char** argv) {
                     "Pin the decode and analysis pools to CPUs ([pipeline] core_bind): alone = "
                     "auto (disjoint shares of the allowed CPUs); --core-bind=off, or per pool "
                     "--core-bind='decode=0;workers=1-3;fetch=4'");
-  // Each overrides the [pipeline], [store] or [devices] key of the same name (underscores for
-  // dashes); etc/vsieve.example.toml gives the defaults.
+  bool run_isolate = false;
+  run_cmd->add_flag("--isolate", run_isolate,
+                    "Run model instances in child processes ([devices] isolate)");
+  // Each overrides the [pipeline], [store], [devices] or [batching] key of the same name
+  // (underscores for dashes); etc/vsieve.example.toml gives the defaults.
   const std::pair<const char*, const char*> int_flags[] = {
       {"workers", "Analysis threads"},
       {"instances", "Exclusive filter instances per device (default: one per worker)"},
@@ -183,7 +188,8 @@ int RunCli(int argc, char** argv) {
       {"claim-batch", "Rows claimed per claim transaction"},
       {"write-batch", "Results written per transaction"},
       {"lease-seconds", "Lease length; heartbeats extend it"},
-      {"max-attempts", "Attempts before a row is failed for good"}};
+      {"max-attempts", "Attempts before a row is failed for good"},
+      {"max-batch", "Micro-batching: items per forward pass at most"}};
   for (const auto& [name, help] : int_flags) {
     run_cmd->add_option(std::string("--") + name, run_ints[name], help)
         ->check(CLI::Range(1, 100000));
@@ -194,11 +200,26 @@ int RunCli(int argc, char** argv) {
       {"video-deadline-seconds", "Per-video deadline, fetch to result"},
       {"backoff-base-seconds", "Retry backoff base (full jitter, doubling)"},
       {"backoff-cap-seconds", "Retry backoff cap"},
-      {"write-interval-seconds", "Longest a finished result waits for its batch"}};
+      {"write-interval-seconds", "Longest a finished result waits for its batch"},
+      {"max-delay-ms", "Micro-batching: longest an item waits for company"},
+      {"model-timeout-seconds", "Isolated models: one call, then the child is killed"}};
   for (const auto& [name, help] : double_flags) {
     run_cmd->add_option(std::string("--") + name, run_doubles[name], help)
         ->check(CLI::Range(0.0, 1e9));
   }
+
+  // `vsieve model-worker`: the child side of an isolated model (models/child_process_model.h).
+  // Hidden from --help: only the daemon starts it.
+  int worker_fd_in = -1;
+  int worker_fd_out = -1;
+  int worker_parent_pid = 0;
+  CLI::App* worker_cmd =
+      app.add_subcommand("model-worker", "Serve one model over the child-process protocol");
+  worker_cmd->group("");
+  worker_cmd->add_option("--fd-in", worker_fd_in, "Descriptor to read requests from")->required();
+  worker_cmd->add_option("--fd-out", worker_fd_out, "Descriptor to write replies to")->required();
+  worker_cmd->add_option("--parent-pid", worker_parent_pid,
+                         "Exit at once if this is not the parent");
 
   // import, export, requeue, status.
   TableCommands table_commands;
@@ -211,6 +232,9 @@ int RunCli(int argc, char** argv) {
   }
   if (std::optional<int> code = table_commands.RunParsed()) return *code;
 
+  if (worker_cmd->parsed()) {
+    return models::RunModelWorker(worker_fd_in, worker_fd_out, worker_parent_pid);
+  }
   if (probe_cmd->parsed()) {
     FilterConfig config;
     if (!BuildConfig(probe_flags, &config)) return 2;
@@ -253,6 +277,10 @@ int RunCli(int argc, char** argv) {
     flag_double("backoff-base-seconds", &p.backoff_base_seconds);
     flag_double("backoff-cap-seconds", &p.backoff_cap_seconds);
     flag_double("write-interval-seconds", &p.write_interval_seconds);
+    flag_int("max-batch", &config.batching.max_batch);
+    flag_double("max-delay-ms", &config.batching.max_delay_ms);
+    flag_double("model-timeout-seconds", &config.devices.model_timeout_seconds);
+    if (run_isolate) config.devices.isolate = true;
     // Without an explicit instance count, one exclusive filter per worker.
     if (run_cmd->count("--workers") > 0 && run_cmd->count("--instances") == 0) {
       config.devices.instances = p.workers;
@@ -268,8 +296,9 @@ int RunCli(int argc, char** argv) {
     if (!BuildConfig(validate_flags, &config)) return 2;
     // Every configured model on every one of its devices: load, one warm-up pass, timings.
     common::Stopwatch watch;
-    auto configured = models::ConfiguredModels::Load(config.options.detectors, config.options.heads,
-                                                     config.devices.borrow_timeout_seconds);
+    auto configured = models::ConfiguredModels::Load(
+        config.options.detectors, config.options.heads, config.devices.borrow_timeout_seconds,
+        ModelPolicyFor(config, MakeDeviceBudgets(config.devices)));
     if (!configured.ok()) {
       std::cerr << "vsieve: " << configured.status().ToString() << "\n";
       return 2;

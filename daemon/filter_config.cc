@@ -2,8 +2,8 @@
 
 #include <toml++/toml.h>
 
-#include <cctype>
 #include <algorithm>
+#include <cctype>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -80,6 +80,28 @@ Status ReadStrings(const toml::table& table, const std::string& section, const s
   for (const auto& item : *list) {
     if (!item.is_string()) return KeyError(full, "expected an array of strings");
     out->push_back(item.as_string()->get());
+  }
+  return Status::Ok();
+}
+
+// Reads an array of numbers, or (when `scalar_ok`) one number, which becomes a one-element list.
+Status ReadNumbers(const toml::table& table, const std::string& section, const std::string& key,
+                   bool scalar_ok, std::vector<double>* out) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return Status::Ok();
+  const std::string full = section + "." + key;
+  const std::string expected =
+      scalar_ok ? "expected a number or an array of numbers" : "expected an array of numbers";
+  out->clear();
+  if (node->is_number() && scalar_ok) {
+    out->push_back(node->value<double>().value_or(0.0));
+    return Status::Ok();
+  }
+  const toml::array* list = node->as_array();
+  if (list == nullptr) return KeyError(full, expected);
+  for (const auto& item : *list) {
+    if (!item.is_number()) return KeyError(full, expected);
+    out->push_back(item.value<double>().value_or(0.0));
   }
   return Status::Ok();
 }
@@ -398,12 +420,39 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
   }
   if (const toml::table* t = root["devices"].as_table()) {
     auto& d = config->devices;
-    VSIEVE_RETURN_IF_ERROR(
-        CheckKeys(*t, "devices", {"list", "instances", "borrow_timeout_seconds"}));
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(
+        *t, "devices",
+        {"list", "instances", "borrow_timeout_seconds", "weights", "budget", "costs", "isolate",
+         "model_timeout_seconds", "restart_backoff_base_seconds", "restart_backoff_cap_seconds"}));
     VSIEVE_RETURN_IF_ERROR(ReadStrings(*t, "devices", "list", &d.list));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "devices", "instances", &d.instances));
     VSIEVE_RETURN_IF_ERROR(
         Read(*t, "devices", "borrow_timeout_seconds", &d.borrow_timeout_seconds));
+    VSIEVE_RETURN_IF_ERROR(ReadNumbers(*t, "devices", "weights", false, &d.weights));
+    VSIEVE_RETURN_IF_ERROR(ReadNumbers(*t, "devices", "budget", true, &d.budgets));
+    if (const toml::node* costs = t->get("costs")) {
+      const toml::table* table = costs->as_table();
+      if (table == nullptr) {
+        return KeyError("devices.costs", "expected a table of model name = cost");
+      }
+      d.costs.clear();
+      for (const auto& [name, value] : *table) {
+        const std::string key = "devices.costs." + std::string(name.str());
+        if (!value.is_number()) return KeyError(key, "expected a number");
+        d.costs[std::string(name.str())] = value.value<double>().value_or(0.0);
+      }
+    }
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "devices", "isolate", &d.isolate));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "devices", "model_timeout_seconds", &d.model_timeout_seconds));
+    VSIEVE_RETURN_IF_ERROR(
+        Read(*t, "devices", "restart_backoff_base_seconds", &d.restart_backoff_base_seconds));
+    VSIEVE_RETURN_IF_ERROR(
+        Read(*t, "devices", "restart_backoff_cap_seconds", &d.restart_backoff_cap_seconds));
+  }
+  if (const toml::table* t = root["batching"].as_table()) {
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "batching", {"max_batch", "max_delay_ms"}));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "batching", "max_batch", &config->batching.max_batch));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "batching", "max_delay_ms", &config->batching.max_delay_ms));
   }
   if (const toml::table* t = root["admin"].as_table()) {
     auto& a = config->admin;
@@ -501,10 +550,10 @@ Status LoadTiers(const toml::table& root, FilterConfig* config) {
 }
 
 Status LoadSections(const toml::table& root, FilterConfig* config) {
-  VSIEVE_RETURN_IF_ERROR(CheckKeys(
-      root, "",
-      {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices", "admin",
-       "cache", "tiers", "detectors", "heads"}));
+  VSIEVE_RETURN_IF_ERROR(
+      CheckKeys(root, "",
+                {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices",
+                 "batching", "admin", "cache", "tiers", "detectors", "heads"}));
   VSIEVE_RETURN_IF_ERROR(LoadTiers(root, config));
   auto& opt = config->options;
   for (const auto& [name, node] : root) {
@@ -656,6 +705,33 @@ common::Status ValidateServiceConfig(const FilterConfig& config) {
   VSIEVE_RETURN_IF_ERROR(CheckDevices("devices.list", d.list));
   VSIEVE_RETURN_IF_ERROR(AtLeast("devices.instances", d.instances, 1));
   VSIEVE_RETURN_IF_ERROR(Positive("devices.borrow_timeout_seconds", d.borrow_timeout_seconds));
+  if (!d.weights.empty() && d.weights.size() != d.list.size()) {
+    return KeyError("devices.weights", "expected one weight per device in devices.list (" +
+                                           std::to_string(d.list.size()) + "), got " +
+                                           std::to_string(d.weights.size()));
+  }
+  for (double weight : d.weights) VSIEVE_RETURN_IF_ERROR(Positive("devices.weights", weight));
+  if (d.budgets.size() > 1 && d.budgets.size() != d.list.size()) {
+    return KeyError("devices.budget", "expected one number, or one per device in devices.list (" +
+                                          std::to_string(d.list.size()) + "), got " +
+                                          std::to_string(d.budgets.size()));
+  }
+  for (double budget : d.budgets) VSIEVE_RETURN_IF_ERROR(NotNegative("devices.budget", budget));
+  for (const auto& [name, cost] : d.costs) {
+    VSIEVE_RETURN_IF_ERROR(NotNegative("devices.costs." + name, cost));
+  }
+  VSIEVE_RETURN_IF_ERROR(Positive("devices.model_timeout_seconds", d.model_timeout_seconds));
+  VSIEVE_RETURN_IF_ERROR(
+      NotNegative("devices.restart_backoff_base_seconds", d.restart_backoff_base_seconds));
+  if (!(d.restart_backoff_cap_seconds >= d.restart_backoff_base_seconds)) {
+    return KeyError("devices.restart_backoff_cap_seconds",
+                    "must be at least restart_backoff_base_seconds");
+  }
+  VSIEVE_RETURN_IF_ERROR(AtLeast("batching.max_batch", config.batching.max_batch, 1));
+  if (config.batching.max_batch > 4096) {
+    return KeyError("batching.max_batch", "must be at most 4096");
+  }
+  VSIEVE_RETURN_IF_ERROR(NotNegative("batching.max_delay_ms", config.batching.max_delay_ms));
   if (AdminEnabled(config.admin.listen)) {
     auto listen = ParseListenAddress(config.admin.listen);
     if (!listen.ok()) return KeyError("admin.listen", listen.status().message());

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -39,11 +40,28 @@ struct PipelineConfig {
 };
 
 // [devices]: where models run; "cpu:N" here ("cuda:N", "npu:N" are refused with a clear error
-// until a backend is compiled in). Each device holds `instances` exclusive filter instances.
+// until a backend is compiled in). Each device holds `instances` exclusive filter instances
+// (scaled by `weights`, see models::PoolOptions).
 struct DeviceConfig {
   std::vector<std::string> list = {"cpu:0"};
   int instances = 2;
   double borrow_timeout_seconds = 300;
+  std::vector<double> weights;          // one per device, > 0; empty = equal
+  std::vector<double> budgets;          // `budget`: one number for every device, or one per device;
+                                        // 0 = unlimited; empty = no budgets
+  std::map<std::string, double> costs;  // [devices.costs] model name -> budget a busy instance
+                                        // holds ("video_filter" = the built-in filter); 0 if absent
+  bool isolate = false;                 // run model instances in child processes
+  double model_timeout_seconds = 30;    // isolated: one call, then the child is killed
+  double restart_backoff_base_seconds = 1;  // isolated: restart delay after a failure ...
+  double restart_backoff_cap_seconds = 60;  // ... doubling up to this
+};
+
+// [batching]: micro-batching of the [[heads]]' items (a clip or window, or one frame of an NCHW
+// head) from several videos into one forward pass, for models that take a batch dimension.
+struct BatchingConfig {
+  int max_batch = 8;        // items per pass at most
+  double max_delay_ms = 5;  // the oldest waiting item waits at most this long for company
 };
 
 // [admin]: the admin HTTP API of `vsieve run` (daemon/admin_server.h).
@@ -62,9 +80,9 @@ struct CacheConfig {
 };
 
 // The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
-// [log], [store], [pipeline], [devices], [admin], [cache] and the [[tiers]] array (see
-// etc/vsieve.example.toml). Unknown keys and out-of-range values are errors that name the key.
-// Flags are applied after the file.
+// [log], [store], [pipeline], [devices], [batching], [admin], [cache] and the [[tiers]] array
+// (see etc/vsieve.example.toml). Unknown keys and out-of-range values are errors that name the
+// key. Flags are applied after the file.
 struct FilterConfig {
   models::FilterOptions options;
   std::vector<std::string> model_dirs;  // searched in order for model files
@@ -72,6 +90,7 @@ struct FilterConfig {
   StoreConfig store;
   PipelineConfig pipeline;
   DeviceConfig devices;
+  BatchingConfig batching;
   AdminConfig admin;
   CacheConfig cache;
   // [[tiers]]: where videos are fetched from, tried in order. Empty: rows name plain local
@@ -94,7 +113,7 @@ common::StatusOr<int64_t> ParseByteSize(std::string_view text);
 // Range checks for every option; errors name the key.
 common::Status ValidateFilterOptions(const models::FilterOptions& options);
 
-// Range checks for [store], [pipeline], [devices], [admin], [cache] and [[tiers]]
+// Range checks for [store], [pipeline], [devices], [batching], [admin], [cache] and [[tiers]]
 // (LoadFilterConfig() runs them; call again after applying flags). Errors: kInvalidArgument
 // naming the key, e.g. "config key 'pipeline.workers': must be at least 1", "config key
 // 'tiers[1].endpoint': ..." (tiers are counted from 0).

@@ -8,8 +8,9 @@
 #include <random>
 
 #include "common/stopwatch.h"
-#include "daemon/daemon_metrics.h"
 #include "common/trace.h"
+#include "daemon/daemon_metrics.h"
+#include "daemon/device_runtime.h"
 #include "daemon/result_row.h"
 
 namespace vsieve::daemon {
@@ -102,16 +103,20 @@ common::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions opt
   }
   bool warned = false;
   // The configured detectors and heads load once, in their own pools, shared by every filter.
+  // Every pool shares the per-device budgets.
+  const DeviceConfig& devices = pipeline->options_.config.devices;
+  const std::shared_ptr<models::DeviceBudgets> budgets = MakeDeviceBudgets(devices);
   std::shared_ptr<models::ConfiguredModels> configured;
   if (!filter_options.detectors.empty() || !filter_options.heads.empty()) {
-    auto loaded = models::ConfiguredModels::Load(
-        filter_options.detectors, filter_options.heads,
-        std::max(0.001, pipeline->options_.config.devices.borrow_timeout_seconds));
+    auto loaded =
+        models::ConfiguredModels::Load(filter_options.detectors, filter_options.heads,
+                                       std::max(0.001, devices.borrow_timeout_seconds),
+                                       ModelPolicyFor(pipeline->options_.config, budgets));
     if (!loaded.ok()) return loaded.status();
     configured = std::move(loaded).value();
   }
   auto pool = models::InstancePool<models::VideoFilter>::Create(
-      pipeline->options_.config.devices.list, pipeline->options_.config.devices.instances,
+      PoolOptionsFor(devices, "video_filter", devices.instances, budgets),
       [&](const models::Device&) -> common::StatusOr<std::unique_ptr<models::VideoFilter>> {
         auto filter = models::VideoFilter::Create(filter_options, configured);
         if (filter.ok() && !warned) {

@@ -14,6 +14,7 @@
 
 #include "common/stopwatch.h"
 #include "common/trace.h"
+#include "daemon/device_runtime.h"
 #include "daemon/reader_factory.h"
 #include "daemon/result_row.h"
 #include "daemon/stage_csv.h"
@@ -128,8 +129,9 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
   std::vector<std::unique_ptr<models::VideoFilter>> filters;
   std::shared_ptr<models::ConfiguredModels> configured;  // shared by every job's filter
   if (!config.options.detectors.empty() || !config.options.heads.empty()) {
-    auto loaded = models::ConfiguredModels::Load(config.options.detectors, config.options.heads,
-                                                 config.devices.borrow_timeout_seconds);
+    auto loaded = models::ConfiguredModels::Load(
+        config.options.detectors, config.options.heads, config.devices.borrow_timeout_seconds,
+        ModelPolicyFor(config, MakeDeviceBudgets(config.devices)));
     if (!loaded.ok()) {
       spdlog::error("cannot load models: {}", loaded.status().ToString());
       return 2;

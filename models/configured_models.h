@@ -1,16 +1,33 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "models/instance_pool.h"
+#include "models/micro_batcher.h"
+#include "models/model_runtime.h"
 #include "models/onnx_head.h"
 #include "models/region_detector.h"
 #include "models/yolo_detector.h"
 
 namespace vsieve::models {
+
+// Where and how the configured models run: the daemon's [devices] and [batching].
+struct ModelRuntimePolicy {
+  // In-process or child processes (heads only: detectors always run in-process), timeouts and
+  // restart backoff.
+  ModelRuntimeOptions runtime;
+  // Relative compute by device name (PoolOptions::weights); a device not listed weighs 1.
+  std::map<std::string, double> device_weights;
+  std::shared_ptr<DeviceBudgets> budgets;  // shared by every pool; null = none
+  std::map<std::string, double> costs;     // budget a busy instance holds, by model name
+  // The heads' micro-batchers (label: the head's name). Passes are at most min(max_batch, the
+  // model's capacity from the head's `batch`).
+  MicroBatcherOptions batching;
+};
 
 // What loading and warming one model instance took (for `vsieve validate` and logs).
 struct ModelWarmup {
@@ -38,9 +55,17 @@ struct ModelWarmup {
 class ConfiguredModels {
  public:
   // One pool per configured model. `borrow_timeout_s` bounds each borrow (kTimeout after it).
+  // `policy` says where and how the instances run (see ModelRuntimePolicy).
   static common::StatusOr<std::shared_ptr<ConfiguredModels>> Load(
       const std::vector<DetectorConfig>& detectors, const std::vector<OnnxHeadConfig>& heads,
-      double borrow_timeout_s = 300);
+      double borrow_timeout_s = 300, const ModelRuntimePolicy& policy = ModelRuntimePolicy());
+
+  // Runs head `i` on `inputs` (one output per input, in order) through the head's
+  // micro-batcher: its items share forward passes with those of other videos (other threads)
+  // as [batching] allows, each pass on an instance borrowed from the head's pool. Errors: as
+  // OnnxHead::RunBatch(), the failing pass's error (retryable when the pass also held other
+  // videos' items), kTimeout when no instance came free.
+  common::StatusOr<std::vector<HeadOutput>> RunHead(size_t i, const std::vector<HeadInput>& inputs);
 
   // New region detectors, one per configured detector, borrowing from this set's pools. They
   // must not outlive the set.
@@ -63,6 +88,7 @@ class ConfiguredModels {
   struct HeadEntry {
     OnnxHeadConfig config;
     std::unique_ptr<InstancePool<OnnxHead>> pool;
+    std::unique_ptr<MicroBatcher> batcher;  // borrows from `pool`: declared after it
   };
   ConfiguredModels() = default;
 

@@ -427,4 +427,11 @@ StatusOr<std::vector<std::vector<cv::Mat>>> DnnModel::RunItems(const std::vector
   return results;
 }
 
+ItemModel::Warmup DnnModel::warmup() const {
+  Warmup warmup;
+  for (const cv::Mat& output : trial_outputs_) warmup.output_shapes.push_back(MatShape(output));
+  warmup.first_pass_ms = first_pass_ms_;
+  return warmup;
+}
+
 }  // namespace vsieve::models

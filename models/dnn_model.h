@@ -9,6 +9,7 @@
 
 #include "common/status.h"
 #include "models/instance_pool.h"
+#include "models/item_model.h"
 
 namespace vsieve::models {
 
@@ -46,7 +47,7 @@ common::StatusOr<std::vector<DeclaredInput>> ReadOnnxInputs(const std::string& p
 // kModelFailed naming the file for anything the model does (missing or unreadable file, a file
 // OpenCV cannot parse, a declared input other than expected, a forward pass that throws);
 // kInvalidArgument for a device this build cannot use.
-class DnnModel {
+class DnnModel : public ItemModel {
  public:
   // Loads `model` (an .onnx file, or darknet .weights when `cfg` is not empty) for `device`.
   static common::StatusOr<std::unique_ptr<DnnModel>> Load(const std::string& model,
@@ -71,7 +72,7 @@ class DnnModel {
   common::Status PrepareBatching(const std::vector<int>& item_shape, int max_batch);
 
   // Items that may share one forward pass (1 until PrepareBatching() says otherwise).
-  int batch_capacity() const { return capacity_; }
+  int batch_capacity() const override { return capacity_; }
 
   // The outputs of PrepareBatching()'s first single-item pass, shaped as RunItems() gives them
   // (for checking a model's output shape at load).
@@ -85,7 +86,11 @@ class DnnModel {
   // getUnconnectedOutLayersNames() order) without its batch dimension: an output of shape
   // [B, d1, d2...] gives [d1, d2, ...] per item (a 2-D output [B, d] gives 1 x d). Outputs are
   // copies owned by the caller.
-  common::StatusOr<std::vector<std::vector<cv::Mat>>> RunItems(const std::vector<cv::Mat>& items);
+  common::StatusOr<std::vector<std::vector<cv::Mat>>> RunItems(
+      const std::vector<cv::Mat>& items) override;
+
+  // The shapes of trial_outputs() and first_pass_ms().
+  Warmup warmup() const override;
 
   // The file as given to Load() (the weights for darknet).
   const std::string& path() const { return path_; }

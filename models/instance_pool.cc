@@ -1,5 +1,6 @@
 #include "models/instance_pool.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace vsieve::models {
@@ -29,6 +30,53 @@ common::StatusOr<Device> ParseDevice(const std::string& text) {
   }
   if (kind == "npu") return bad("this build has no NPU backend compiled in");
   return bad("unknown device kind '" + kind + "' (expected cpu:N, cuda:N or npu:N)");
+}
+
+DeviceBudgets::DeviceBudgets(std::map<std::string, double> budgets)
+    : budgets_(std::move(budgets)) {}
+
+double DeviceBudgets::budget(const std::string& device) const {
+  const auto it = budgets_.find(device);
+  return it == budgets_.end() ? 0.0 : std::max(0.0, it->second);
+}
+
+double DeviceBudgets::used(const std::string& device) const {
+  std::lock_guard lock(mutex_);
+  const auto it = used_.find(device);
+  return it == used_.end() ? 0.0 : it->second;
+}
+
+bool DeviceBudgets::TryAcquire(const std::string& device, double cost) {
+  if (!(cost > 0)) return true;
+  const double limit = budget(device);
+  std::lock_guard lock(mutex_);
+  double& used = used_[device];
+  // A small tolerance so that costs like 0.1 + 0.2 fill a budget of 0.3.
+  if (limit > 0 && used + cost > limit + 1e-9) return false;
+  used += cost;
+  return true;
+}
+
+void DeviceBudgets::Release(const std::string& device, double cost) {
+  if (cost > 0) {
+    std::lock_guard lock(mutex_);
+    double& used = used_[device];
+    used = std::max(0.0, used - cost);
+  }
+  std::lock_guard lock(listeners_mutex_);
+  for (const auto& [id, listener] : listeners_) listener();
+}
+
+int DeviceBudgets::AddListener(std::function<void()> listener) {
+  std::lock_guard lock(listeners_mutex_);
+  const int id = next_listener_++;
+  listeners_[id] = std::move(listener);
+  return id;
+}
+
+void DeviceBudgets::RemoveListener(int id) {
+  std::lock_guard lock(listeners_mutex_);
+  listeners_.erase(id);
 }
 
 }  // namespace vsieve::models

@@ -113,28 +113,37 @@ Dims ExpectedHeadInput(const OnnxHeadConfig& config) {
 }
 
 StatusOr<std::unique_ptr<OnnxHead>> OnnxHead::Load(const OnnxHeadConfig& config,
-                                                   const Device& device) {
+                                                   const Device& device,
+                                                   const ModelRuntimeOptions& runtime) {
   if (config.labels.empty() || config.frames < 1 || config.height < 1 || config.width < 1) {
     return Status(ErrorCode::kInvalidArgument,
                   "head " + config.name + ": needs labels, frames >= 1 and a size");
   }
   const Dims expected = ExpectedHeadInput(config);
-  auto loaded = DnnModel::Load(config.model, "", device);
-  if (!loaded.ok()) {
-    return loaded.status().WithContext("head " + config.name + " (expects input " +
-                                       DimsText(expected) + ")");
-  }
-  std::unique_ptr<DnnModel> model = std::move(loaded).value();
   const std::string what =
       "head " + config.name + ": layout " + std::string(HeadLayoutName(config.layout)) +
       ", frames " + std::to_string(config.frames) + ", size [" + std::to_string(config.height) +
       ", " + std::to_string(config.width) + "]";
-  VSIEVE_RETURN_IF_ERROR(model->CheckInput(expected, what));
-  const int per_clip = config.layout == HeadLayout::kNchw ? config.frames : 1;
-  VSIEVE_RETURN_IF_ERROR(
-      model->PrepareBatching(ItemShape(config), std::max(1, config.batch) * per_clip));
-  const std::vector<cv::Mat>& outputs = model->trial_outputs();
-  const size_t values = outputs.empty() ? 0 : outputs.front().total();
+  const int per_clip = HeadItemsPerInput(config);
+  ItemModelSpec spec;
+  spec.kind = "dnn";
+  spec.model = config.model;
+  spec.device = device.name;
+  spec.item_shape = ItemShape(config);
+  spec.max_batch = std::max(1, config.batch) * per_clip;
+  spec.params = {{"expected_input", expected}, {"what", what}};
+  auto loaded = MakeItemModel(spec, runtime, config.name);
+  if (!loaded.ok()) {
+    return loaded.status().WithContext("head " + config.name + " (expects input " +
+                                       DimsText(expected) + ")");
+  }
+  std::unique_ptr<ItemModel> model = std::move(loaded).value();
+  const ItemModel::Warmup warmup = model->warmup();
+  size_t values = 0;
+  if (!warmup.output_shapes.empty()) {
+    values = 1;
+    for (int dim : warmup.output_shapes.front()) values *= static_cast<size_t>(std::max(0, dim));
+  }
   if (values != config.labels.size()) {
     return Status(ErrorCode::kModelFailed,
                   "model '" + config.model + "' gives " + std::to_string(values) + " values per " +
@@ -146,33 +155,39 @@ StatusOr<std::unique_ptr<OnnxHead>> OnnxHead::Load(const OnnxHeadConfig& config,
 }
 
 int OnnxHead::batch_capacity() const {
-  const int capacity = model_->batch_capacity();
-  return config_.layout == HeadLayout::kNchw ? std::max(1, capacity / config_.frames) : capacity;
+  return std::max(1, model_->batch_capacity() / HeadItemsPerInput(config_));
 }
 
-cv::Mat OnnxHead::FramePlanes(const cv::Mat& bgr) const {
-  const cv::Size size(config_.width, config_.height);
+int HeadItemsPerInput(const OnnxHeadConfig& config) {
+  return config.layout == HeadLayout::kNchw ? std::max(1, config.frames) : 1;
+}
+
+namespace {
+
+// The normalised CHW planes of one frame (CV_32F, 3 x height x width).
+cv::Mat FramePlanes(const OnnxHeadConfig& config, const cv::Mat& bgr) {
+  const cv::Size size(config.width, config.height);
   cv::Mat resized;
   const bool shrink = bgr.cols >= size.width && bgr.rows >= size.height;
   cv::resize(bgr, resized, size, 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
-  if (config_.rgb) cv::cvtColor(resized, resized, cv::COLOR_BGR2RGB);
+  if (config.rgb) cv::cvtColor(resized, resized, cv::COLOR_BGR2RGB);
   cv::Mat value;
   resized.convertTo(value, CV_32FC3, 1.0 / 255.0);
-  const int planes[] = {3, config_.height, config_.width};
+  const int planes[] = {3, config.height, config.width};
   cv::Mat out(3, planes, CV_32F);
   std::vector<cv::Mat> channels;
   cv::split(value, channels);
-  const size_t plane = static_cast<size_t>(config_.height) * config_.width;
+  const size_t plane = static_cast<size_t>(config.height) * config.width;
   for (int c = 0; c < 3; ++c) {
-    cv::Mat target(config_.height, config_.width, CV_32F, out.ptr<float>() + c * plane);
-    channels[static_cast<size_t>(c)].convertTo(target, CV_32F, 1.0 / config_.std[c],
-                                               -config_.mean[c] / config_.std[c]);
+    cv::Mat target(config.height, config.width, CV_32F, out.ptr<float>() + c * plane);
+    channels[static_cast<size_t>(c)].convertTo(target, CV_32F, 1.0 / config.std[c],
+                                               -config.mean[c] / config.std[c]);
   }
   return out;
 }
 
-HeadOutput OnnxHead::Finish(std::vector<double> logits) const {
-  switch (config_.activation) {
+HeadOutput Finish(const OnnxHeadConfig& config, std::vector<double> logits) {
+  switch (config.activation) {
     case HeadActivation::kSoftmax: {
       const double top = *std::max_element(logits.begin(), logits.end());
       double sum = 0;
@@ -187,37 +202,35 @@ HeadOutput OnnxHead::Finish(std::vector<double> logits) const {
       break;
   }
   std::vector<std::pair<std::string, double>> result;
-  for (size_t i = 0; i < logits.size(); ++i) result.emplace_back(config_.labels[i], logits[i]);
+  for (size_t i = 0; i < logits.size(); ++i) result.emplace_back(config.labels[i], logits[i]);
   return MakeHeadOutput(std::move(result));
 }
 
-StatusOr<HeadOutput> OnnxHead::Run(const HeadInput& input) {
-  VSIEVE_ASSIGN_OR_RETURN(std::vector<HeadOutput> outputs, RunBatch({input}));
-  return std::move(outputs.front());
-}
+}  // namespace
 
-StatusOr<std::vector<HeadOutput>> OnnxHead::RunBatch(const std::vector<HeadInput>& inputs) {
-  const int frames = config_.frames;
-  const size_t plane_bytes = static_cast<size_t>(config_.height) * config_.width * sizeof(float);
+StatusOr<std::vector<cv::Mat>> PrepareHeadItems(const OnnxHeadConfig& config,
+                                                const std::vector<HeadInput>& inputs) {
+  const int frames = config.frames;
+  const size_t plane_bytes = static_cast<size_t>(config.height) * config.width * sizeof(float);
   std::vector<cv::Mat> items;
   try {
     for (const HeadInput& input : inputs) {
       if (input.frames.empty()) {
-        return Status(ErrorCode::kInvalidArgument, "head " + config_.name + ": no frames");
+        return Status(ErrorCode::kInvalidArgument, "head " + config.name + ": no frames");
       }
       const std::vector<size_t> picked = EvenIndices(input.frames.size(), frames);
-      if (config_.layout == HeadLayout::kNchw) {
-        for (size_t index : picked) items.push_back(FramePlanes(input.frames[index]));
+      if (config.layout == HeadLayout::kNchw) {
+        for (size_t index : picked) items.push_back(FramePlanes(config, input.frames[index]));
         continue;
       }
-      const std::vector<int> shape = ItemShape(config_);
+      const std::vector<int> shape = ItemShape(config);
       cv::Mat item(static_cast<int>(shape.size()), shape.data(), CV_32F);
       auto* base = reinterpret_cast<uchar*>(item.ptr<float>());
       for (int t = 0; t < frames; ++t) {
-        const cv::Mat planes = FramePlanes(input.frames[picked[static_cast<size_t>(t)]]);
+        const cv::Mat planes = FramePlanes(config, input.frames[picked[static_cast<size_t>(t)]]);
         for (int c = 0; c < 3; ++c) {
           // NCTHW: plane (c, t) at c * T + t; NTCHW: plane (t, c) at t * 3 + c.
-          const size_t slot = config_.layout == HeadLayout::kNcthw
+          const size_t slot = config.layout == HeadLayout::kNcthw
                                   ? static_cast<size_t>(c) * frames + t
                                   : static_cast<size_t>(t) * 3 + c;
           std::memcpy(base + slot * plane_bytes, planes.data + c * plane_bytes, plane_bytes);
@@ -227,27 +240,48 @@ StatusOr<std::vector<HeadOutput>> OnnxHead::RunBatch(const std::vector<HeadInput
     }
   } catch (const cv::Exception& e) {
     return Status(ErrorCode::kModelFailed,
-                  "preparing input of head " + config_.name + ": " + e.what());
+                  "preparing input of head " + config.name + ": " + e.what());
   }
-  VSIEVE_ASSIGN_OR_RETURN(auto outputs, model_->RunItems(items));
-  const size_t labels = config_.labels.size();
-  const size_t per_clip = config_.layout == HeadLayout::kNchw ? static_cast<size_t>(frames) : 1;
+  return items;
+}
+
+StatusOr<std::vector<HeadOutput>> FinishHeadItems(
+    const OnnxHeadConfig& config, size_t inputs, const std::vector<std::vector<cv::Mat>>& outputs) {
+  const size_t labels = config.labels.size();
+  const size_t per_clip = static_cast<size_t>(HeadItemsPerInput(config));
+  if (outputs.size() != inputs * per_clip) {
+    return Status(ErrorCode::kModelFailed, "head " + config.name + ": " +
+                                               std::to_string(outputs.size()) + " outputs for " +
+                                               std::to_string(inputs * per_clip) + " items");
+  }
   std::vector<HeadOutput> results;
-  for (size_t clip = 0; clip < inputs.size(); ++clip) {
+  for (size_t clip = 0; clip < inputs; ++clip) {
     std::vector<double> logits(labels, 0.0);
     for (size_t k = 0; k < per_clip; ++k) {
-      const cv::Mat& out = outputs[clip * per_clip + k].front();
-      if (out.total() != labels || out.depth() != CV_32F) {
-        return Status(ErrorCode::kModelFailed, "head " + config_.name + ": model gave " +
-                                                   std::to_string(out.total()) + " values for " +
-                                                   std::to_string(labels) + " labels");
+      const std::vector<cv::Mat>& item = outputs[clip * per_clip + k];
+      if (item.empty() || item.front().total() != labels || item.front().depth() != CV_32F) {
+        return Status(ErrorCode::kModelFailed,
+                      "head " + config.name + ": model gave " +
+                          std::to_string(item.empty() ? 0 : item.front().total()) + " values for " +
+                          std::to_string(labels) + " labels");
       }
-      const float* p = out.ptr<float>();
+      const float* p = item.front().ptr<float>();
       for (size_t i = 0; i < labels; ++i) logits[i] += p[i] / static_cast<double>(per_clip);
     }
-    results.push_back(Finish(std::move(logits)));
+    results.push_back(Finish(config, std::move(logits)));
   }
   return results;
+}
+
+StatusOr<HeadOutput> OnnxHead::Run(const HeadInput& input) {
+  VSIEVE_ASSIGN_OR_RETURN(std::vector<HeadOutput> outputs, RunBatch({input}));
+  return std::move(outputs.front());
+}
+
+StatusOr<std::vector<HeadOutput>> OnnxHead::RunBatch(const std::vector<HeadInput>& inputs) {
+  VSIEVE_ASSIGN_OR_RETURN(const std::vector<cv::Mat> items, PrepareHeadItems(config_, inputs));
+  VSIEVE_ASSIGN_OR_RETURN(const auto outputs, model_->RunItems(items));
+  return FinishHeadItems(config_, inputs.size(), outputs);
 }
 
 }  // namespace vsieve::models

@@ -10,6 +10,8 @@
 #include "models/dnn_model.h"
 #include "models/head.h"
 #include "models/instance_pool.h"
+#include "models/item_model.h"
+#include "models/model_runtime.h"
 
 namespace vsieve::models {
 
@@ -56,14 +58,31 @@ struct OnnxHeadConfig {
 // The expected input shape for `config`, batch open: e.g. [N,3,16,224,224] for NCTHW.
 Dims ExpectedHeadInput(const OnnxHeadConfig& config);
 
-// A user's ONNX classifier over a clip, configured by OnnxHeadConfig. Picks config.frames
-// frames evenly from HeadInput::frames in the order given (so a reversed window reads its
-// frames last to first), resizes each to width x height, converts the colour order,
-// normalises, packs the layout, runs the net and turns the outputs into one probability per
-// label (the result keeps the labels' order; the winner is the label with the highest
-// probability).
+// The items a head's model runs for `inputs` (one clip or window each): per input, config.frames
+// frames picked evenly from HeadInput::frames in the order given (so a reversed window reads its
+// frames last to first), each resized to width x height, colour-converted and normalised, packed
+// in the layout: one item per input (NCTHW, NTCHW), or config.frames items (NCHW). Pure;
+// thread-safe. Errors: kInvalidArgument for an input without frames; kModelFailed when OpenCV
+// throws.
+common::StatusOr<std::vector<cv::Mat>> PrepareHeadItems(const OnnxHeadConfig& config,
+                                                        const std::vector<HeadInput>& inputs);
+
+// Items per input: config.frames for NCHW, else 1.
+int HeadItemsPerInput(const OnnxHeadConfig& config);
+
+// One output per input from the model's outputs for PrepareHeadItems()'s items: NCHW's
+// per-frame outputs are averaged, then the activation gives one probability per label (in the
+// labels' order; the winner is the highest). Pure; thread-safe. Errors: kModelFailed when an
+// output does not hold one value per label.
+common::StatusOr<std::vector<HeadOutput>> FinishHeadItems(
+    const OnnxHeadConfig& config, size_t inputs, const std::vector<std::vector<cv::Mat>>& outputs);
+
+// A user's ONNX classifier over a clip, configured by OnnxHeadConfig: PrepareHeadItems(), the
+// model, FinishHeadItems(). The model is an ItemModel of kind "dnn" built by MakeItemModel():
+// a DnnModel in this process, or, with runtime.isolate, a ChildProcessModel whose child loads it
+// (a crash or hang of the model then fails the call with kModelFailed and restarts the child).
 //
-// Ownership: owns its DnnModel. Thread-safety: none; one thread at a time (pooled). Blocking:
+// Ownership: owns its model. Thread-safety: none; one thread at a time (pooled). Blocking:
 // Load() and Run*() block for the work. Errors from Load(): kModelFailed naming the file and
 // the expected shape when the model is missing, unreadable, declares another input shape, or
 // gives another number of outputs than labels; kInvalidArgument for a bad device. Errors from
@@ -71,8 +90,9 @@ Dims ExpectedHeadInput(const OnnxHeadConfig& config);
 class OnnxHead : public Head {
  public:
   // Loads and warms the model (one trial pass; two when probing the batch dimension).
-  static common::StatusOr<std::unique_ptr<OnnxHead>> Load(const OnnxHeadConfig& config,
-                                                          const Device& device);
+  static common::StatusOr<std::unique_ptr<OnnxHead>> Load(
+      const OnnxHeadConfig& config, const Device& device,
+      const ModelRuntimeOptions& runtime = ModelRuntimeOptions());
 
   const std::string& name() const override { return config_.name; }
   const std::vector<std::string>& labels() const override { return config_.labels; }
@@ -83,18 +103,17 @@ class OnnxHead : public Head {
   common::StatusOr<std::vector<HeadOutput>> RunBatch(const std::vector<HeadInput>& inputs);
 
   const OnnxHeadConfig& config() const { return config_; }
+  // Inputs (clips) one forward pass takes.
   int batch_capacity() const;
-  const DnnModel& model() const { return *model_; }
+  // The model, for running prepared items directly (the micro-batcher does).
+  ItemModel& model() const { return *model_; }
 
  private:
-  OnnxHead(OnnxHeadConfig config, std::unique_ptr<DnnModel> model)
+  OnnxHead(OnnxHeadConfig config, std::unique_ptr<ItemModel> model)
       : config_(std::move(config)), model_(std::move(model)) {}
-  // The normalised CHW planes of one frame (CV_32F, 3 x height x width).
-  cv::Mat FramePlanes(const cv::Mat& bgr) const;
-  HeadOutput Finish(std::vector<double> logits) const;
 
   OnnxHeadConfig config_;
-  std::unique_ptr<DnnModel> model_;
+  std::unique_ptr<ItemModel> model_;
 };
 
 }  // namespace vsieve::models

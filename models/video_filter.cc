@@ -198,7 +198,8 @@ Status VideoFilter::RunConfiguredHeads(const std::vector<media::Frame>& frames,
   if (configured_ == nullptr) return Status::Ok();
   for (size_t i = 0; i < configured_->head_count(); ++i) {
     const OnnxHeadConfig& config = configured_->head_config(i);
-    // One input per clip or window; windows share passes as far as the model's batch allows.
+    // One input per clip or window; they share passes with each other and with other videos
+    // as far as the model's batch and [batching] allow.
     std::vector<HeadInput> inputs;
     std::vector<nlohmann::json> durations;
     if (config.mode == HeadMode::kClip) {
@@ -218,9 +219,7 @@ Status VideoFilter::RunConfiguredHeads(const std::vector<media::Frame>& frames,
     }
     std::vector<HeadOutput> outputs;
     if (!inputs.empty()) {
-      auto lease = configured_->BorrowHead(i);
-      if (!lease.ok()) return lease.status().WithContext(config.name);
-      auto ran = (*lease)->RunBatch(inputs);
+      auto ran = configured_->RunHead(i, inputs);
       if (!ran.ok()) return ran.status().WithContext(config.name);
       outputs = std::move(ran).value();
     }

@@ -126,6 +126,9 @@ TEST(FilterConfigTest, TheExampleConfigLoadsWithDefaults) {
   EXPECT_EQ(config.pipeline.max_attempts, defaults.pipeline.max_attempts);
   EXPECT_EQ(config.devices.list, defaults.devices.list);
   EXPECT_EQ(config.devices.instances, defaults.devices.instances);
+  EXPECT_EQ(config.devices.isolate, defaults.devices.isolate);
+  EXPECT_EQ(config.batching.max_batch, defaults.batching.max_batch);
+  EXPECT_DOUBLE_EQ(config.batching.max_delay_ms, defaults.batching.max_delay_ms);
 }
 
 // The commented-out [[detectors]] and [[heads]] examples ("#key = ..." lines, no space after the
@@ -184,6 +187,80 @@ TEST(FilterConfigTest, ServiceSectionErrorsNameTheKey) {
   auto status = LoadText("[pipeline]\nworkers = 0\n", &config);
   EXPECT_NE(status.message().find("pipeline.workers': must be at least 1"), std::string::npos)
       << status.message();
+}
+
+TEST(FilterConfigTest, ReadsDeviceWeightsBudgetsIsolationAndBatching) {
+  FilterConfig config;
+  const auto status = LoadText(R"(
+[devices]
+list = ["cpu:0", "cpu:1"]
+weights = [2, 1.5]
+budget = [1, 0]
+isolate = true
+model_timeout_seconds = 12
+restart_backoff_base_seconds = 0.5
+restart_backoff_cap_seconds = 8
+[devices.costs]
+yolo = 1
+aesthetic_filter = 0.5
+[batching]
+max_batch = 16
+max_delay_ms = 2.5
+)",
+                               &config);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  const DeviceConfig& d = config.devices;
+  EXPECT_EQ(d.weights, (std::vector<double>{2, 1.5}));
+  EXPECT_EQ(d.budgets, (std::vector<double>{1, 0}));
+  EXPECT_TRUE(d.isolate);
+  EXPECT_DOUBLE_EQ(d.model_timeout_seconds, 12);
+  EXPECT_DOUBLE_EQ(d.restart_backoff_base_seconds, 0.5);
+  EXPECT_DOUBLE_EQ(d.restart_backoff_cap_seconds, 8);
+  EXPECT_EQ(d.costs, (std::map<std::string, double>{{"yolo", 1}, {"aesthetic_filter", 0.5}}));
+  EXPECT_EQ(config.batching.max_batch, 16);
+  EXPECT_DOUBLE_EQ(config.batching.max_delay_ms, 2.5);
+
+  // One budget number applies to every device.
+  FilterConfig one;
+  ASSERT_TRUE(LoadText("[devices]\nlist = [\"cpu:0\", \"cpu:1\"]\nbudget = 2\n", &one).ok());
+  EXPECT_EQ(one.devices.budgets, std::vector<double>{2});
+  // Defaults: no weights, no budgets, in-process, batches of 8 within 5 ms.
+  const FilterConfig defaults;
+  EXPECT_TRUE(defaults.devices.weights.empty());
+  EXPECT_TRUE(defaults.devices.budgets.empty());
+  EXPECT_FALSE(defaults.devices.isolate);
+  EXPECT_EQ(defaults.batching.max_batch, 8);
+}
+
+TEST(FilterConfigTest, DeviceAndBatchingErrorsNameTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[devices]\nweights = [1, 2]\n", "devices.weights"},  // one device in the list
+      {"[devices]\nweights = [0]\n", "devices.weights"},
+      {"[devices]\nweights = 2\n", "devices.weights"},
+      {"[devices]\nweights = [\"fast\"]\n", "devices.weights"},
+      {"[devices]\nbudget = [1, 2]\n", "devices.budget"},
+      {"[devices]\nbudget = -1\n", "devices.budget"},
+      {"[devices]\nbudget = \"big\"\n", "devices.budget"},
+      {"[devices]\ncosts = 3\n", "devices.costs"},
+      {"[devices.costs]\nyolo = \"heavy\"\n", "devices.costs.yolo"},
+      {"[devices.costs]\nyolo = -1\n", "devices.costs.yolo"},
+      {"[devices]\nisolate = 1\n", "devices.isolate"},
+      {"[devices]\nmodel_timeout_seconds = 0\n", "devices.model_timeout_seconds"},
+      {"[devices]\nrestart_backoff_base_seconds = -1\n", "devices.restart_backoff_base_seconds"},
+      {"[devices]\nrestart_backoff_cap_seconds = 0.1\n", "devices.restart_backoff_cap_seconds"},
+      {"[devices]\nisolated = true\n", "devices.isolated"},
+      {"[batching]\nmax_batch = 0\n", "batching.max_batch"},
+      {"[batching]\nmax_batch = 100000\n", "batching.max_batch"},
+      {"[batching]\nmax_delay_ms = -1\n", "batching.max_delay_ms"},
+      {"[batching]\nmax_delay = 1\n", "batching.max_delay"},
+  };
+  for (const auto& [text, key] : cases) {
+    FilterConfig config;
+    auto status = LoadText(text, &config);
+    EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << text;
+    EXPECT_NE(status.message().find("'" + key + "'"), std::string::npos)
+        << text << " -> " << status.message();
+  }
 }
 
 TEST(FilterConfigTest, ReadsTiersInOrder) {
