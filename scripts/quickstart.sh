@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A new machine, one command: install packages, fetch the OCR models, build, and run the main job
-# on the embedded default: `vsieve probe` over a few clips (from ../shared/assets/videos when
-# present, otherwise clips generated here with ffmpeg). Rows go to stdout and to
-# vsieve-data/quickstart.jsonl.
+# on the embedded default: a few clips (from ../shared/assets/videos when present, otherwise clips
+# generated here with ffmpeg) imported as input rows into the embedded SQLite store
+# (vsieve-data/vsieve.db), processed by the daemon (`vsieve run --until-idle`), and exported: one
+# result row per clip on stdout and in vsieve-data/quickstart.jsonl. Running it again keeps the
+# rows already done (import is idempotent by video_id).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -30,4 +32,16 @@ if [ ${#clips[@]} -eq 0 ]; then
     -c:v libx264 -pix_fmt yuv420p "$g/natural.mp4"
   clips=("$g/letterboxed.mp4" "$g/static.mp4" "$g/natural.mp4")
 fi
-./build/release/vsieve probe --log-level info "${clips[@]}" | tee vsieve-data/quickstart.jsonl
+vsieve=./build/release/vsieve
+store=sqlite://vsieve-data/vsieve.db
+rows=vsieve-data/quickstart-rows.jsonl
+: >"$rows"
+for clip in "${clips[@]}"; do
+  id=$(basename "${clip%.*}")
+  printf '{"video_id": "%s", "oss_bucket": "", "video_path": "%s", "video_tag": "quickstart", "info": {}}\n' \
+    "$id" "$(realpath "$clip")" >>"$rows"
+done
+"$vsieve" import --store "$store" "$rows"
+"$vsieve" run --store "$store" --until-idle --admin-listen off --log-level info
+"$vsieve" export --store "$store" --state all | tee vsieve-data/quickstart.jsonl
+"$vsieve" status --store "$store"
