@@ -14,13 +14,13 @@
 #include <random>
 #include <thread>
 
+#include "common/trace.h"
 #include "daemon/admin_server.h"
 #include "daemon/daemon_metrics.h"
-#include "common/trace.h"
 #include "daemon/pipeline.h"
+#include "daemon/reader_factory.h"
 #include "daemon/stage_csv.h"
 #include "daemon/systemd_notify.h"
-#include "daemon/reader_factory.h"
 #include "storage/table_store.h"
 
 namespace vsieve::daemon {
