@@ -16,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
@@ -55,6 +56,14 @@ DetectorConfig Yolo(const std::string& which, int batch) {
   return config;
 }
 
+// Serialises each benchmark thread's set-up (thread count, model load and warm-up passes):
+// cv::setNumThreads() must not run while another thread is inside a forward pass, and the
+// threads of one benchmark start their set-up at the same time.
+std::mutex& SetupMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 void SetThreads(const benchmark::State& state) {
   // One instance uses OpenCV's threads (the machine's cores); two instances one each.
   cv::setNumThreads(state.threads() == 1 ? -1 : 1);
@@ -81,8 +90,10 @@ class FpsMeter {
 void BM_Yolo(benchmark::State& state, const std::string& which) {
   const int batch = static_cast<int>(state.range(0));
   if (!std::filesystem::exists(Assets())) return state.SkipWithError("../shared/assets absent");
+  std::unique_lock setup(SetupMutex());
   SetThreads(state);
   auto detector = YoloDetector::Load(Yolo(which, batch), Device{});
+  setup.unlock();
   if (!detector.ok()) return state.SkipWithError(detector.status().ToString().c_str());
   if (batch > 1 && (*detector)->batch_capacity() < batch) {
     return state.SkipWithError("the graph takes one frame per pass");
@@ -103,6 +114,7 @@ void BM_Yolo(benchmark::State& state, const std::string& which) {
 void BM_DbText(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0));
   if (!std::filesystem::exists(Assets())) return state.SkipWithError("../shared/assets absent");
+  std::unique_lock setup(SetupMutex());
   SetThreads(state);
   auto model = DnnModel::Load(Assets() + "/models/paddleocr/ch_PP-OCRv4_det_640x640_ocv46.onnx", "",
                               Device{});
@@ -110,6 +122,7 @@ void BM_DbText(benchmark::State& state) {
   if (auto status = (*model)->PrepareBatching({3, 640, 640}, batch); !status.ok()) {
     return state.SkipWithError(status.ToString().c_str());
   }
+  setup.unlock();
   if (batch > 1 && (*model)->batch_capacity() < batch) {
     return state.SkipWithError("the graph takes one frame per pass");
   }
