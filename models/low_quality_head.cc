@@ -12,6 +12,10 @@
 //               visible step on the strongest grid phase minus that share on the other phases.
 //               Measured only when frames are at (nearly) displayed size: once downscaled the
 //               8-px grid is no longer on whole pixels (reported as null, with a note).
+//   upscaled    the share of the edge energy on isolated one-pixel steps at least 3 px apart
+//               (two pixels on downscaled frames), and their density along rows and columns:
+//               pixel repetition (nearest-neighbour upscaling, flat-coded blocks) at any block
+//               size. Flat test-pattern bands step sharply too but rarely (low density).
 //   noise       Immerkaer's estimate of the standard deviation of white noise (in grey levels),
 //               from the Laplacian-difference operator on the flatter half of the pixels.
 //   exposure    the larger of the shares of clipped-dark (<= 16) and clipped-bright (>= 240)
@@ -21,12 +25,15 @@
 //   resolution  the displayed short side, from the metadata.
 // Each signal becomes a cue in [0, 1] through a soft threshold where the defect becomes visible:
 //   blur SoftAbove(blur_px, 1.5, 0.2), blocking SoftAbove(excess, 0.12, 0.03),
+//   upscaled SoftAbove(share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
 //   noise SoftAbove(sigma, 7, 1.2), exposure SoftAbove(share, 0.5, 0.08),
 //   brisque SoftAbove(score, 65, 5), resolution SoftBelow(short side, 310, 20),
 // and the cues add in logit space:
-//   z = -3 + 5 blur + 5 blocking + 5 noise + 2 exposure + 2 brisque + 5 resolution,
+//   z = -3.5 + 5 blur + 5 max(blocking, upscaled) + 5 noise + 1.5 exposure + 1.5 brisque
+//       + 5 resolution,
 //   low_quality_video = 1 / (1 + exp(-z)).
-// One clear defect (cue ~1) gives ~0.88; exposure or BRISQUE alone is not enough.
+// One clear defect (cue ~1) gives ~0.82; exposure and BRISQUE, alone or together (dark
+// synthetic content scores badly on both), are not enough.
 #include <algorithm>
 #include <cmath>
 #include <numbers>

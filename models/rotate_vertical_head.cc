@@ -4,7 +4,7 @@
 // rotated_video, the noisy-OR of three cues:
 //   text on its side  text regions (any label) whose boxes are mostly tall and narrow
 //                     (height > 2 x width): lines of text run vertically. Probability from the
-//                     share of such boxes (soft threshold at 0.6) and their number (>= 2).
+//                     area share of such boxes (soft threshold at 0.6) and their number (>= 2).
 //   text upside down  the text-angle classifier on up to kMaxLines line-shaped text boxes
 //                     (width >= 2.5 x height, height <= 20% of the frame: merged caption blocks
 //                     are not lines) cut from the full frames (each from the frame where the box
@@ -77,15 +77,25 @@ common::StatusOr<HeadOutput> RotateVerticalHead::Run(const HeadInput& input) {
   }
 
   // (a) Text on its side.
+  // Shares are by area: a picture's texture read as a few small words must not outvote the
+  // lines that carry the text.
   int tall = 0;
   int wide = 0;
+  double tall_area = 0.0;
+  double wide_area = 0.0;
   for (const Region& r : text) {
-    if (r.box.height > 2 * r.box.width) ++tall;
-    if (r.box.width > r.box.height) ++wide;
+    if (r.box.height > 2 * r.box.width) {
+      ++tall;
+      tall_area += r.box.area();
+    }
+    if (r.box.width > r.box.height) {
+      ++wide;
+      wide_area += r.box.area();
+    }
   }
   double p_side = 0.0;
   if (tall + wide > 0) {
-    const double share = static_cast<double>(tall) / (tall + wide);
+    const double share = tall_area / std::max(1.0, tall_area + wide_area);
     p_side = SoftAbove(share, 0.6, 0.08) * SoftAbove(tall, 1.5, 0.3);
   }
   scores["text_tall"] = tall;
@@ -125,7 +135,7 @@ common::StatusOr<HeadOutput> RotateVerticalHead::Run(const HeadInput& input) {
         const cv::Rect box = line.box & cv::Rect(0, 0, best->cols, best->rows);
         auto prob = angle_->UpsideDownProbability((*best)(box).clone());
         if (!prob.ok()) continue;
-        const double w = std::sqrt(static_cast<double>(box.area()));
+        const double w = static_cast<double>(box.area());
         weighted += w * static_cast<double>(*prob);
         weight += w;
       }
