@@ -11,8 +11,10 @@
 // A pair is soft-labelled
 //   static   change below ~1% of the picture and motion below ~0.3 px (a frozen or still frame;
 //            a small timecode or a distant passer-by still counts as still);
-//   rigid    motion above ~0.4 px, a residual below ~2.5 levels, a residual above the 0.5-level
-//            resampling floor below ~40% of the raw difference, and most tracks agreeing: the whole
+//   rigid    motion above ~0.4 px, a residual below ~2.5 levels above what resampling alone
+//            leaves on this picture (at least 0.5 levels; more on fine detail, measured by
+//            shifting the picture half a pixel and back), the residual above that floor below
+//            ~40% of the raw difference, and most tracks agreeing: the whole
 //            picture moved as one flat plane; real camera motion leaves parallax, independent
 //            motion and lighting change;
 //   cut      neither, with a residual above ~12 levels (a different picture).
@@ -43,7 +45,24 @@ struct PairMeasure {
   double residual = 0.0;  // mean |diff| after warping, valid region
   double motion = 0.0;    // mean corner displacement, px at kWorkSide
   double inliers = 0.0;   // share of tracks the fit explains (1 for the phase fallback)
+  double floor = 0.0;     // what resampling alone leaves on this picture (see ResamplingFloor)
 };
+
+// Mean |difference| that linear resampling alone leaves on `gray`: the picture shifted by half a
+// pixel and back, halved (one resampling's worth). Fine detail (a fractal, a texture) loses far
+// more than the kResidualFloor of an ordinary picture, so a rigid warp of it cannot do better.
+double ResamplingFloor(const cv::Mat& gray) {
+  const cv::Mat there = (cv::Mat_<double>(2, 3) << 1, 0, 0.5, 0, 1, 0.5);
+  const cv::Mat back = (cv::Mat_<double>(2, 3) << 1, 0, -0.5, 0, 1, -0.5);
+  cv::Mat shifted;
+  cv::Mat returned;
+  cv::warpAffine(gray, shifted, there, gray.size(), cv::INTER_LINEAR, cv::BORDER_REFLECT);
+  cv::warpAffine(shifted, returned, back, gray.size(), cv::INTER_LINEAR, cv::BORDER_REFLECT);
+  cv::Mat diff;
+  cv::absdiff(gray, returned, diff);
+  const cv::Rect inner(2, 2, std::max(1, gray.cols - 4), std::max(1, gray.rows - 4));
+  return 0.5 * cv::mean(diff(inner & cv::Rect(0, 0, gray.cols, gray.rows)))[0];
+}
 
 // Mean displacement of the image corners under the 2x3 transform `m`.
 double CornerMotion(const cv::Mat& m, const cv::Size& size) {
@@ -128,6 +147,7 @@ PairMeasure MeasurePair(const cv::Mat& prev, const cv::Mat& next,
   }
   cv::absdiff(warped, next, diff);
   p.residual = cv::mean(diff, valid)[0];
+  p.floor = std::max(kResidualFloor, ResamplingFloor(next));
   return p;
 }
 
@@ -194,11 +214,13 @@ common::StatusOr<HeadOutput> SimcamHead::Run(const HeadInput& input) {
   double cut = 0.0;
   std::vector<double> motions;
   std::vector<double> residuals;
+  std::vector<double> floors;
   for (const PairMeasure& p : pairs) {
     const double s = SoftBelow(p.change, 0.01, 0.003) * SoftBelow(p.motion, 0.3, 0.08);
     const double r =
-        (1.0 - s) * SoftAbove(p.motion, 0.4, 0.1) * SoftBelow(p.residual, 2.5, 0.5) *
-        SoftBelow(std::max(0.0, p.residual - kResidualFloor) / std::max(p.raw, 1e-3), 0.4, 0.08) *
+        (1.0 - s) * SoftAbove(p.motion, 0.4, 0.1) *
+        SoftBelow(p.residual - (p.floor - kResidualFloor), 2.5, 0.5) *
+        SoftBelow(std::max(0.0, p.residual - p.floor) / std::max(p.raw, 1e-3), 0.4, 0.08) *
         SoftAbove(p.inliers, 0.5, 0.08);
     const double c = (1.0 - s) * (1.0 - r) * SoftAbove(p.residual, 12.0, 2.0);
     still += s;
@@ -206,6 +228,7 @@ common::StatusOr<HeadOutput> SimcamHead::Run(const HeadInput& input) {
     cut += c;
     motions.push_back(p.motion);
     residuals.push_back(p.residual);
+    floors.push_back(p.floor);
   }
   const double n = static_cast<double>(pairs.size());
   const double static_share = still / std::max(1.0, n - std::min(cut, still));
@@ -217,7 +240,8 @@ common::StatusOr<HeadOutput> SimcamHead::Run(const HeadInput& input) {
                            {"rigid_share", rigid_share},
                            {"cut_pairs", cut},
                            {"motion_px", Median(motions)},
-                           {"residual", Median(residuals)}};
+                           {"residual", Median(residuals)},
+                           {"resampling_floor", Median(floors)}};
   return MakeHeadOutput(
       {{labels_[0], p_static}, {labels_[1], sim}, {labels_[2], 1.0 - p_static - sim}},
       std::move(scores));
