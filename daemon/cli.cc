@@ -120,6 +120,11 @@ int RunCli(int argc, char** argv) {
                         "Perfetto or chrome://tracing)");
   probe_cmd->add_option("--stage-csv", probe.stage_csv_path,
                         "Write seed 004's per-step latency CSV, one line per video");
+  probe_cmd->add_option("--output", probe.output_dir,
+                        "Write the cropped video of each input whose crop is smaller than the "
+                        "frame into DIR as NAME.mp4 (NAME: the input's file name without its "
+                        "extension; [output] sets codec, crf, preset, min_area); overrides "
+                        "[output] url");
   AddFilterFlags(probe_cmd, &probe_flags);
 
   FilterFlags validate_flags;

@@ -1,0 +1,129 @@
+// The pipeline's encode stage ([output]): cropped rows get their video written and stored, with
+// stage times; a store that keeps failing is retried like a fetch, then an UPLOAD_FAILED row.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "daemon/pipeline.h"
+#include "tests/daemon/fake_table_store.h"
+#include "tests/daemon/pipeline_test_util.h"
+#include "tests/support/test_env.h"
+
+namespace vsieve::daemon {
+namespace {
+
+using testing::FakeTableStore;
+
+// Serves every key as the one clip.
+class ClipReader : public storage::Reader {
+ public:
+  explicit ClipReader(std::string path) : path_(std::move(path)) {}
+  common::StatusOr<storage::FetchedObject> Fetch(const storage::ObjectRef&) override {
+    storage::FetchedObject object;
+    object.local_path = path_;
+    object.source_tier = "local";
+    object.size_bytes = 1;
+    return object;
+  }
+
+ private:
+  std::string path_;
+};
+
+class PipelineOutputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    VSIEVE_REQUIRE_FFMPEG();
+    clip_ = dir_.File("clip.mp4");
+    ASSERT_TRUE(vsieve::testing::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
+                                         "-t", "1", "-pix_fmt", "yuv420p", clip_}));
+  }
+
+  // Analysis replaced: every video is 160x120 and crops to [0, 20, 160, 80] unless its id
+  // starts with "clean".
+  PipelineHooks Hooks() const {
+    PipelineHooks hooks = vsieve::testing::InstantHooks();
+    hooks.reader = std::make_shared<ClipReader>(clip_);
+    hooks.analyze = [](models::VideoFilter*, models::SampledVideo video) {
+      models::FilterReport report;
+      report.info["video_meta"] = {{"width", 160}, {"height", 120}};
+      report.info["abnormal_region_crop"] = {{"box", {0, 20, 160, 80}}, {"cropped", true}};
+      report.stage_ms["regions"] = 1;
+      report.stage_ms["heads"] = 1;
+      (void)video;
+      return report;
+    };
+    return hooks;
+  }
+
+  PipelineOptions Options(const std::string& url) const {
+    PipelineOptions options = vsieve::testing::TestOptions();
+    options.config.output.url = url;
+    options.config.output.temp_dir = dir_.File("tmp");
+    options.config.pipeline.encode_threads = 2;
+    return options;
+  }
+
+  vsieve::testing::TempDir dir_;
+  std::string clip_;
+};
+
+TEST_F(PipelineOutputTest, CroppedRowsAreEncodedAndStoredOnce) {
+  FakeTableStore store;
+  for (int i = 0; i < 4; ++i) store.Add("v" + std::to_string(i), "x.mp4");
+  const std::string out = dir_.File("out");
+  auto pipeline = Pipeline::Create(Options("file://" + out + "/"), &store, Hooks());
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status().ToString();
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  for (const auto& row : store.Rows()) {
+    EXPECT_EQ(row.completions, 1);
+    ASSERT_EQ(row.state, storage::RowState::kDone) << row.result_json;
+    const nlohmann::json result = nlohmann::json::parse(row.result_json);
+    const nlohmann::json& crop = result["info"]["abnormal_region_crop"];
+    EXPECT_EQ(crop["video"]["status"], "written");
+    EXPECT_EQ(crop["video"]["width"], 160);
+    EXPECT_EQ(crop["video"]["height"], 80);
+    EXPECT_EQ(crop["video"]["frames"], 10);
+    EXPECT_EQ(crop["video_oss_url"], "file://" + out + "/" + row.input.video_id + ".mp4");
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + row.input.video_id + ".mp4"));
+    for (const char* stage : {"encode", "upload", "write"}) {
+      EXPECT_TRUE(result["result_info"]["stage_ms"].contains(stage)) << stage;
+    }
+  }
+  const PipelineSnapshot snapshot = (*pipeline)->Snapshot();
+  EXPECT_EQ(snapshot.done, 4);
+  EXPECT_TRUE(snapshot.queue_depth.count("encode") == 1);
+  EXPECT_GT(snapshot.stage_ms_total.at("encode"), 0.0);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.File("tmp")));  // temp files removed
+}
+
+TEST_F(PipelineOutputTest, AStoreThatKeepsFailingEndsInUploadFailedAfterRetries) {
+  FakeTableStore store;
+  store.Add("v0", "x.mp4");
+  PipelineOptions options = Options("s3://crops/v/");
+  storage::TierConfig tier;
+  tier.kind = "s3";
+  tier.endpoint = "http://127.0.0.1:1";  // nothing listens: connection refused, retryable
+  const std::string credentials = dir_.File("credentials");
+  ASSERT_TRUE(vsieve::testing::WriteFile(credentials,
+                                         "[default]\naws_access_key_id = k\n"
+                                         "aws_secret_access_key = s\n"));
+  tier.credentials = credentials;
+  tier.max_attempts = 1;
+  options.config.tiers = {tier};
+  auto pipeline = Pipeline::Create(options, &store, Hooks());
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status().ToString();
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  const auto rows = store.Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, storage::RowState::kFailed);
+  EXPECT_EQ(rows[0].error_code, "UPLOAD_FAILED");
+  const nlohmann::json result = nlohmann::json::parse(rows[0].result_json);
+  EXPECT_EQ(result["result_info"]["error"]["stage"], "upload");
+  EXPECT_EQ(result["result_info"]["attempts"], options.config.pipeline.max_attempts);
+  EXPECT_EQ((*pipeline)->Snapshot().retried, options.config.pipeline.max_attempts - 1);
+}
+
+}  // namespace
+}  // namespace vsieve::daemon
