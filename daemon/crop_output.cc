@@ -82,8 +82,8 @@ common::StatusOr<std::unique_ptr<CropOutput>> CropOutput::Create(const FilterCon
     }
   }
   if (removed > 0) spdlog::info("output: removed {} unfinished encodes in {}", removed, dir);
-  return std::unique_ptr<CropOutput>(new CropOutput(config.output, dir + "/" + mine,
-                                                    std::move(store)));
+  return std::unique_ptr<CropOutput>(
+      new CropOutput(config.output, dir + "/" + mine, std::move(store)));
 }
 
 std::string CropOutput::KeyFor(const std::string& video_id, const std::string& bucket) const {

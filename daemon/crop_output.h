@@ -53,7 +53,9 @@ class CropOutput {
  private:
   CropOutput(OutputConfig config, std::string temp_prefix,
              std::unique_ptr<storage::OutputStore> store)
-      : config_(std::move(config)), temp_prefix_(std::move(temp_prefix)), store_(std::move(store)) {}
+      : config_(std::move(config)),
+        temp_prefix_(std::move(temp_prefix)),
+        store_(std::move(store)) {}
 
   const OutputConfig config_;
   const std::string temp_prefix_;  // temp_dir + "/" + owner + "-"

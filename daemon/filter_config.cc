@@ -510,10 +510,10 @@ Status LoadOutputSection(const toml::table& root, FilterConfig* config) {
   const toml::table* t = root["output"].as_table();
   if (t == nullptr) return Status::Ok();
   auto& o = config->output;
-  VSIEVE_RETURN_IF_ERROR(CheckKeys(*t, "output",
-                                   {"url", "crop_video", "codec", "crf", "preset", "min_area",
-                                    "multipart_bytes", "part_bytes", "key", "temp_dir",
-                                    "threads"}));
+  VSIEVE_RETURN_IF_ERROR(
+      CheckKeys(*t, "output",
+                {"url", "crop_video", "codec", "crf", "preset", "min_area", "multipart_bytes",
+                 "part_bytes", "key", "temp_dir", "threads"}));
   VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "url", &o.url));
   VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "crop_video", &o.crop_video));
   VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "codec", &o.codec));
@@ -727,8 +727,9 @@ common::Status ValidateOutputConfig(const FilterConfig& config) {
     const bool have_s3 = std::any_of(config.tiers.begin(), config.tiers.end(),
                                      [](const storage::TierConfig& t) { return t.kind == "s3"; });
     if (!have_s3) {
-      return KeyError("output.url", "an s3:// destination uses the endpoint and credentials of "
-                                    "an [[tiers]] entry of kind \"s3\"; there is none");
+      return KeyError("output.url",
+                      "an s3:// destination uses the endpoint and credentials of "
+                      "an [[tiers]] entry of kind \"s3\"; there is none");
     }
   }
   if (o.crf < 0 || o.crf > 51) return KeyError("output.crf", "must be between 0 and 51");

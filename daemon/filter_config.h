@@ -94,17 +94,18 @@ struct OutputConfig {
   int64_t part_bytes = 16LL << 20;       // ... of this size (at least 5MiB)
   // The object key: {prefix} (the url's path), {video_id}, {bucket} (the row's oss_bucket).
   std::string key = "{prefix}{video_id}.mp4";
-  std::string temp_dir;  // where files are encoded before they are stored; "" = cache.dir/output-tmp
-  int threads = 0;       // libav threads of one video's decoder and encoder; 0 = libav's choice
+  std::string
+      temp_dir;     // where files are encoded before they are stored; "" = cache.dir/output-tmp
+  int threads = 0;  // libav threads of one video's decoder and encoder; 0 = libav's choice
 
   // Whether cropped videos are written at all: a url and crop_video.
   bool enabled() const { return crop_video && !url.empty(); }
 };
 
 // The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
-// [log], [store], [pipeline], [devices], [batching], [admin], [cache], [output] and the [[tiers]] array
-// (see etc/vsieve.example.toml). Unknown keys and out-of-range values are errors that name the
-// key. Flags are applied after the file.
+// [log], [store], [pipeline], [devices], [batching], [admin], [cache], [output] and the [[tiers]]
+// array (see etc/vsieve.example.toml). Unknown keys and out-of-range values are errors that name
+// the key. Flags are applied after the file.
 struct FilterConfig {
   models::FilterOptions options;
   std::vector<std::string> model_dirs;  // searched in order for model files

@@ -357,10 +357,10 @@ common::Status Pipeline::Run() {
 void Pipeline::ClaimLoop() {
   common::NameThisThread("claimer", 0);
   const PipelineConfig& config = options_.config.pipeline;
-  const int max_in_flight =
-      AtLeast1(config.queue_depth) * (crop_output_ != nullptr ? 5 : 4) +
-      AtLeast1(config.download_threads) + AtLeast1(config.decode_threads) +
-      AtLeast1(config.workers) + (crop_output_ != nullptr ? AtLeast1(config.encode_threads) : 0);
+  const int max_in_flight = AtLeast1(config.queue_depth) * (crop_output_ != nullptr ? 5 : 4) +
+                            AtLeast1(config.download_threads) + AtLeast1(config.decode_threads) +
+                            AtLeast1(config.workers) +
+                            (crop_output_ != nullptr ? AtLeast1(config.encode_threads) : 0);
   const auto reclaim_every = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::max(1.0, lease_seconds_ / 2.0)));
   auto next_reclaim = Clock::now();

@@ -55,13 +55,13 @@ struct PipelineHooks {
 // A point-in-time view of the pipeline for logs, `status` and metrics. A copy.
 struct PipelineSnapshot {
   int64_t claimed = 0;
-  int64_t done = 0;                              // rows written as succeeded
-  int64_t failed = 0;                            // rows written as failed
-  int64_t retried = 0;                           // rows put back with a retry delay
-  int64_t released = 0;                          // rows given back unfinished at shutdown
-  int64_t lost_leases = 0;                       // results dropped because the lease was lost
-  int64_t in_flight = 0;                         // claimed and not yet written, retried or released
-  std::map<std::string, int64_t> queue_depth;    // "fetch", "decode", "analyze", ["encode"], "write"
+  int64_t done = 0;                            // rows written as succeeded
+  int64_t failed = 0;                          // rows written as failed
+  int64_t retried = 0;                         // rows put back with a retry delay
+  int64_t released = 0;                        // rows given back unfinished at shutdown
+  int64_t lost_leases = 0;                     // results dropped because the lease was lost
+  int64_t in_flight = 0;                       // claimed and not yet written, retried or released
+  std::map<std::string, int64_t> queue_depth;  // "fetch", "decode", "analyze", ["encode"], "write"
   std::map<std::string, double> stage_ms_total;  // "fetch", "decode", "regions", "heads",
                                                  // ["encode", "upload"], "write"
   std::vector<models::DeviceCounters> devices;

@@ -1,6 +1,7 @@
 #include "daemon/probe_command.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,8 +12,6 @@
 #include <optional>
 #include <ostream>
 #include <thread>
-
-#include <unistd.h>
 
 #include "common/stopwatch.h"
 #include "common/trace.h"
@@ -71,9 +70,9 @@ ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
     if (outcome.status.ok() && crop_output != nullptr) {
       span.reset();  // Produce() records its own encode and upload spans
       const std::string name = std::filesystem::path(ref->key).stem().string();
-      outcome.status = crop_output->Produce(name.empty() ? "video" : name, ref->bucket,
-                                            fetched->local_path, &outcome.info,
-                                            &outcome.stage_ms, options.limits.decode_deadline_s);
+      outcome.status =
+          crop_output->Produce(name.empty() ? "video" : name, ref->bucket, fetched->local_path,
+                               &outcome.info, &outcome.stage_ms, options.limits.decode_deadline_s);
     }
   }
   span.reset();
@@ -209,9 +208,9 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& given, std::ostream&
       common::NameThisThread("probe-" + std::to_string(w), w);
       for (int k = next.fetch_add(1); k < total; k = next.fetch_add(1)) {
         const int i = order[k];
-        ProbedRow row = ProbeOne(probe.inputs[i], filters[w].get(), config.options, reader->get(),
-                                 tiers, config_hash, jobs, w, probe.pretty, stage_csv.get(),
-                                 crop_output.get());
+        ProbedRow row =
+            ProbeOne(probe.inputs[i], filters[w].get(), config.options, reader->get(), tiers,
+                     config_hash, jobs, w, probe.pretty, stage_csv.get(), crop_output.get());
         if (!row.ok) failed.fetch_add(1);
         {
           std::lock_guard lock(mutex);

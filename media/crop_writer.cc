@@ -53,9 +53,7 @@ struct Stop {
   Clock::time_point deadline;
   const std::atomic<bool>* cancel = nullptr;
 
-  bool Now() const {
-    return Clock::now() >= deadline || (cancel != nullptr && cancel->load());
-  }
+  bool Now() const { return Clock::now() >= deadline || (cancel != nullptr && cancel->load()); }
   static int Interrupt(void* opaque) { return static_cast<const Stop*>(opaque)->Now() ? 1 : 0; }
 };
 
@@ -138,9 +136,9 @@ Status CropJob::OpenInput(const std::string& input) {
   in_video_ = in_->streams[video];
   const AVCodec* codec = avcodec_find_decoder(in_video_->codecpar->codec_id);
   if (codec == nullptr) {
-    return Status(ErrorCode::kUnsupportedCodec,
-                  std::string("no decoder for codec ") +
-                      avcodec_get_name(in_video_->codecpar->codec_id));
+    return Status(
+        ErrorCode::kUnsupportedCodec,
+        std::string("no decoder for codec ") + avcodec_get_name(in_video_->codecpar->codec_id));
   }
   decoder_.reset(avcodec_alloc_context3(codec));
   if (!decoder_) return Status(ErrorCode::kInternal, "avcodec_alloc_context3 failed");
@@ -149,15 +147,16 @@ Status CropJob::OpenInput(const std::string& input) {
   decoder_->pkt_timebase = in_video_->time_base;
   decoder_->thread_count = std::max(0, options_.threads);
   err = avcodec_open2(decoder_.get(), codec, nullptr);
-  if (err < 0) return AvFailure(ErrorCode::kUnsupportedCodec, "the decoder refused the stream", err);
+  if (err < 0)
+    return AvFailure(ErrorCode::kUnsupportedCodec, "the decoder refused the stream", err);
   return Status::Ok();
 }
 
 Status CropJob::OpenEncoder(const cv::Rect& coded_box) {
   const AVCodec* codec = avcodec_find_encoder_by_name(options_.codec.c_str());
   if (codec == nullptr || codec->type != AVMEDIA_TYPE_VIDEO) {
-    return Status(ErrorCode::kInvalidArgument, "libavcodec has no video encoder named '" +
-                                                   options_.codec + "'");
+    return Status(ErrorCode::kInvalidArgument,
+                  "libavcodec has no video encoder named '" + options_.codec + "'");
   }
   encoder_.reset(avcodec_alloc_context3(codec));
   if (!encoder_) return Status(ErrorCode::kInternal, "avcodec_alloc_context3 failed");
@@ -169,8 +168,7 @@ Status CropJob::OpenEncoder(const cv::Rect& coded_box) {
   encoder_->framerate = av_guess_frame_rate(in_.get(), in_video_, nullptr);
   encoder_->sample_aspect_ratio = par->sample_aspect_ratio;
   // Converted frames come out of swscale in limited range; yuv420p input keeps its own.
-  encoder_->color_range =
-      par->format == AV_PIX_FMT_YUV420P ? par->color_range : AVCOL_RANGE_MPEG;
+  encoder_->color_range = par->format == AV_PIX_FMT_YUV420P ? par->color_range : AVCOL_RANGE_MPEG;
   encoder_->color_primaries = par->color_primaries;
   encoder_->color_trc = par->color_trc;
   encoder_->colorspace = par->color_space;
@@ -205,7 +203,8 @@ Status CropJob::OpenOutput() {
     uint8_t* copy = av_stream_new_side_data(out_video_, AV_PKT_DATA_DISPLAYMATRIX, size);
     if (copy == nullptr) return Status(ErrorCode::kInternal, "out of memory for side data");
     std::memcpy(copy, matrix, size);
-  } else if (const AVDictionaryEntry* tag = av_dict_get(in_video_->metadata, "rotate", nullptr, 0)) {
+  } else if (const AVDictionaryEntry* tag =
+                 av_dict_get(in_video_->metadata, "rotate", nullptr, 0)) {
     av_dict_set(&out_video_->metadata, "rotate", tag->value, 0);
   }
 
@@ -261,10 +260,10 @@ Status CropJob::Drain(const AVFrame* frame) {
 Status CropJob::EncodeFrame(AVFrame* frame) {
   if (frame->width < coded_box_.x + coded_box_.width ||
       frame->height < coded_box_.y + coded_box_.height) {
-    return Status(ErrorCode::kEncodeFailed,
-                  "a frame of " + std::to_string(frame->width) + "x" +
-                      std::to_string(frame->height) + " is smaller than the crop (the frame " +
-                      "size changed inside the stream)");
+    return Status(ErrorCode::kEncodeFailed, "a frame of " + std::to_string(frame->width) + "x" +
+                                                std::to_string(frame->height) +
+                                                " is smaller than the crop (the frame " +
+                                                "size changed inside the stream)");
   }
   frame->crop_left = static_cast<size_t>(coded_box_.x);
   frame->crop_top = static_cast<size_t>(coded_box_.y);
@@ -276,7 +275,8 @@ Status CropJob::EncodeFrame(AVFrame* frame) {
   int64_t pts = frame->best_effort_timestamp;
   if (pts == AV_NOPTS_VALUE) pts = frame->pts;
   const int64_t duration = frame->pkt_duration > 0 ? frame->pkt_duration : last_duration_;
-  if (pts == AV_NOPTS_VALUE) pts = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + std::max<int64_t>(1, duration);
+  if (pts == AV_NOPTS_VALUE)
+    pts = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + std::max<int64_t>(1, duration);
   if (last_pts_ != AV_NOPTS_VALUE && pts <= last_pts_) pts = last_pts_ + 1;  // encoders need order
   if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = pts;
   last_pts_ = pts;
@@ -284,10 +284,9 @@ Status CropJob::EncodeFrame(AVFrame* frame) {
 
   AVFrame* send = frame;
   if (frame->format != AV_PIX_FMT_YUV420P) {
-    sws_.reset(sws_getCachedContext(sws_.release(), frame->width, frame->height,
-                                    static_cast<AVPixelFormat>(frame->format), frame->width,
-                                    frame->height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr,
-                                    nullptr, nullptr));
+    sws_.reset(sws_getCachedContext(
+        sws_.release(), frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
+        frame->width, frame->height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr));
     if (sws_ == nullptr) return Status(ErrorCode::kEncodeFailed, "no pixel format conversion");
     if (converted_->width != frame->width || converted_->height != frame->height) {
       av_frame_unref(converted_.get());
@@ -369,9 +368,9 @@ Status CropJob::Transcode() {
 }
 
 StatusOr<CropWriteResult> CropJob::Run(const std::string& input, const cv::Rect& display_box) {
-  stop_.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                      std::chrono::duration<double>(
-                                          std::clamp(options_.deadline_s, 0.0, 3.2e7)));
+  stop_.deadline = Clock::now() +
+                   std::chrono::duration_cast<Clock::duration>(
+                       std::chrono::duration<double>(std::clamp(options_.deadline_s, 0.0, 3.2e7)));
   stop_.cancel = options_.cancel;
   VSIEVE_RETURN_IF_ERROR(OpenInput(input));
   const AVCodecParameters* par = in_video_->codecpar;
@@ -381,8 +380,7 @@ StatusOr<CropWriteResult> CropJob::Run(const std::string& input, const cv::Rect&
     return Status(ErrorCode::kInvalidArgument,
                   "the crop [" + std::to_string(display_box.x) + ", " +
                       std::to_string(display_box.y) + ", " + std::to_string(display_box.width) +
-                      ", " + std::to_string(display_box.height) +
-                      "] leaves nothing of the frame");
+                      ", " + std::to_string(display_box.height) + "] leaves nothing of the frame");
   }
   result_.coded_box = coded_box_;
   // The displayed box of what is written: the coded box turned back.

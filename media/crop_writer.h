@@ -14,8 +14,8 @@ struct CropWriteOptions {
   std::string codec = "libx264";  // a libavcodec H.264 encoder
   int crf = 18;                   // x264's constant rate factor (0..51)
   std::string preset = "veryfast";
-  int threads = 0;               // decoder and encoder threads; 0 = libav's choice (all cores)
-  double deadline_s = 600;       // the whole decode, crop and encode
+  int threads = 0;          // decoder and encoder threads; 0 = libav's choice (all cores)
+  double deadline_s = 600;  // the whole decode, crop and encode
   // When set and true, the write stops early with kTimeout ("cancelled"). Borrowed.
   const std::atomic<bool>* cancel = nullptr;
 };
@@ -35,8 +35,7 @@ struct CropWriteResult {
 // picture of a `coded_width` x `coded_height` stream rotated clockwise by `rotation` degrees
 // for display, then shrunk to even offsets and sides (4:2:0 chroma) so that it never grows past
 // the given box. Empty when nothing of at least 2x2 is left. Pure.
-cv::Rect CodedCropBox(const cv::Rect& display_box, int coded_width, int coded_height,
-                      int rotation);
+cv::Rect CodedCropBox(const cv::Rect& display_box, int coded_width, int coded_height, int rotation);
 
 // Decodes every frame of `input` and writes the region `display_box` of each as a new MP4 at
 // `output`: H.264 from options.codec at options.crf and options.preset, yuv420p, the source's

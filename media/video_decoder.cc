@@ -91,7 +91,6 @@ struct Deadline {
   static int Interrupt(void* opaque) { return static_cast<const Deadline*>(opaque)->Expired(); }
 };
 
-
 bool ValidRational(AVRational r) { return r.num > 0 && r.den > 0; }
 
 Status CheckDimensions(int width, int height, const DecodeLimits& limits) {

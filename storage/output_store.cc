@@ -146,11 +146,12 @@ class FileOutputStore final : public OutputStore {
     const std::filesystem::path target = "/" + key;
     std::error_code ec;
     std::filesystem::create_directories(target.parent_path(), ec);
-    if (ec) return UploadError("cannot create " + target.parent_path().string() + ": " + ec.message());
+    if (ec)
+      return UploadError("cannot create " + target.parent_path().string() + ": " + ec.message());
     // Written beside the target under a hidden name, so a crash leaves no partial object.
-    const std::string temp = (target.parent_path() / ("." + target.filename().string() + ".part-" +
-                                                       RandomSuffix()))
-                                 .string();
+    const std::string temp =
+        (target.parent_path() / ("." + target.filename().string() + ".part-" + RandomSuffix()))
+            .string();
     Status copied = CopyDurably(local_path, temp);
     if (copied.ok() && ::rename(temp.c_str(), target.c_str()) != 0) {
       copied = UploadError("rename to " + target.string() + ": " + std::strerror(errno));
@@ -215,13 +216,11 @@ class S3OutputStore final : public OutputStore {
     http.access_key_id = credentials.access_key_id;
     http.secret_access_key = credentials.secret_access_key;
     http.session_token = credentials.session_token;
-    client_ = std::make_unique<HttpClient>(std::move(http),
-                                           MakeRetryPolicy(options.s3, EndpointOf(endpoint_), deps));
+    client_ = std::make_unique<HttpClient>(
+        std::move(http), MakeRetryPolicy(options.s3, EndpointOf(endpoint_), deps));
   }
 
-  std::string UrlOf(const std::string& key) const override {
-    return "s3://" + bucket_ + "/" + key;
-  }
+  std::string UrlOf(const std::string& key) const override { return "s3://" + bucket_ + "/" + key; }
   const std::string& prefix() const override { return prefix_; }
 
   StatusOr<std::string> Put(const std::string& local_path, const std::string& key) override {
@@ -281,7 +280,8 @@ class S3OutputStore final : public OutputStore {
 
   Status PutMultipart(const std::string& path, int64_t size, const std::string& url) {
     int64_t part_bytes = std::max(kMinPartBytes, options_.part_bytes);
-    if ((size + part_bytes - 1) / part_bytes > kMaxParts) part_bytes = (size + kMaxParts - 1) / kMaxParts;
+    if ((size + part_bytes - 1) / part_bytes > kMaxParts)
+      part_bytes = (size + kMaxParts - 1) / kMaxParts;
     const std::string what = "multipart upload to " + RedactUrl(url);
 
     SendRequest initiate;
@@ -303,9 +303,9 @@ class S3OutputStore final : public OutputStore {
         VSIEVE_ASSIGN_OR_RETURN(const Digest md5, Md5OfFile(path, offset, length));
         SendRequest part;
         part.method = "PUT";
-        part.url = url + "?" +
-                   CanonicalQueryString(
-                       {{"partNumber", std::to_string(parts)}, {"uploadId", upload_id}});
+        part.url =
+            url + "?" +
+            CanonicalQueryString({{"partNumber", std::to_string(parts)}, {"uploadId", upload_id}});
         part.body_file = path;
         part.body_offset = offset;
         part.body_length = length;
@@ -313,8 +313,8 @@ class S3OutputStore final : public OutputStore {
             const SendResponse sent,
             SendChecked(std::move(part), md5, what + " (part " + std::to_string(parts) + ")"));
         const std::string etag = sent.etag.empty() ? "\"" + md5.Hex() + "\"" : sent.etag;
-        parts_xml += "<Part><PartNumber>" + std::to_string(parts) + "</PartNumber><ETag>" +
-                     etag + "</ETag></Part>";
+        parts_xml += "<Part><PartNumber>" + std::to_string(parts) + "</PartNumber><ETag>" + etag +
+                     "</ETag></Part>";
         etag_md5s.append(reinterpret_cast<const char*>(md5.bytes), md5.size);
       }
       SendRequest complete;
@@ -388,8 +388,9 @@ StatusOr<std::unique_ptr<OutputStore>> CreateOutputStore(const OutputStoreOption
     if (!prefix.empty() && prefix.back() != '/') prefix += '/';
     VSIEVE_RETURN_IF_ERROR(ValidateTierBucket(bucket));
     if (options.s3.endpoint.empty()) {
-      return OptionError("an s3:// destination needs an [[tiers]] entry of kind \"s3\" for its "
-                         "endpoint and credentials");
+      return OptionError(
+          "an s3:// destination needs an [[tiers]] entry of kind \"s3\" for its "
+          "endpoint and credentials");
     }
     if (options.part_bytes < kMinPartBytes) {
       return Status(ErrorCode::kInvalidArgument,

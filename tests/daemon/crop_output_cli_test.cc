@@ -33,9 +33,9 @@ class CropOutputCliTest : public ::testing::Test {
          "lavfi", "-i", "sine=frequency=300", "-t", "3", "-vf", "pad=320:240:0:30", "-c:v",
          "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", letterboxed_}));
     clean_ = dir_.File("clean.mp4");
-    ASSERT_TRUE(testing::Ffmpeg(
-        {"-f", "lavfi", "-i", "testsrc2=size=704x520:rate=25,crop=320:240:x='t*40':y=200", "-t",
-         "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", clean_}));
+    ASSERT_TRUE(testing::Ffmpeg({"-f", "lavfi", "-i",
+                                 "testsrc2=size=704x520:rate=25,crop=320:240:x='t*40':y=200", "-t",
+                                 "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", clean_}));
   }
 
   std::vector<nlohmann::json> Probe(const std::vector<std::string>& extra) {

@@ -36,8 +36,8 @@ class PipelineOutputTest : public ::testing::Test {
   void SetUp() override {
     VSIEVE_REQUIRE_FFMPEG();
     clip_ = dir_.File("clip.mp4");
-    ASSERT_TRUE(vsieve::testing::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
-                                         "-t", "1", "-pix_fmt", "yuv420p", clip_}));
+    ASSERT_TRUE(vsieve::testing::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t",
+                                         "1", "-pix_fmt", "yuv420p", clip_}));
   }
 
   // Analysis replaced: every video is 160x120 and crops to [0, 20, 160, 80] unless its id

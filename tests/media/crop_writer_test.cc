@@ -41,16 +41,17 @@ class CropWriterTest : public ::testing::Test {
   // picture itself) with a sine tone in AAC when `audio`.
   std::string MakeClip(const std::string& name, bool audio, const std::string& rotate = "") {
     const std::string path = dir_.File(name);
-    std::vector<std::string> args = {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2"};
+    std::vector<std::string> args = {"-f", "lavfi", "-i",
+                                     "testsrc2=size=320x240:rate=25:duration=2"};
     if (audio) args.insert(args.end(), {"-f", "lavfi", "-i", "sine=frequency=440:duration=2"});
-    args.insert(args.end(), {"-c:v", "libx264", "-preset", "veryfast", "-qp", "0", "-pix_fmt",
-                             "yuv420p"});
+    args.insert(args.end(),
+                {"-c:v", "libx264", "-preset", "veryfast", "-qp", "0", "-pix_fmt", "yuv420p"});
     if (audio) args.insert(args.end(), {"-c:a", "aac", "-shortest"});
     args.push_back(rotate.empty() ? path : path + ".plain.mp4");
     EXPECT_TRUE(testing::Ffmpeg(args)) << "ffmpeg could not make " << name;
     if (!rotate.empty()) {  // the tag survives a remux (an encode drops it)
-      EXPECT_TRUE(testing::Ffmpeg({"-i", path + ".plain.mp4", "-c", "copy", "-metadata:s:v:0",
-                                   "rotate=" + rotate, path}));
+      EXPECT_TRUE(testing::Ffmpeg(
+          {"-i", path + ".plain.mp4", "-c", "copy", "-metadata:s:v:0", "rotate=" + rotate, path}));
     }
     return path;
   }
@@ -103,9 +104,10 @@ TEST_F(CropWriterTest, OutputMatchesTheSourceCropFrameByFrame) {
     worst = std::min(worst, psnr);
   }
   const double mean = sum / static_cast<double>(got.size());
-  std::printf("crop PSNR at the default CRF %d: luma mean %.2f dB (worst frame %.2f dB), BGR "
-              "mean %.2f dB\n",
-              CropWriteOptions{}.crf, mean, worst, sum_bgr / static_cast<double>(got.size()));
+  std::printf(
+      "crop PSNR at the default CRF %d: luma mean %.2f dB (worst frame %.2f dB), BGR "
+      "mean %.2f dB\n",
+      CropWriteOptions{}.crf, mean, worst, sum_bgr / static_cast<double>(got.size()));
   EXPECT_GE(mean, 40.0);
   EXPECT_GE(worst, 38.0);
 

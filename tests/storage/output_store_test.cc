@@ -185,14 +185,16 @@ TEST_F(OutputStoreTest, AFailedPartIsRetriedAndTheUploadCompletes) {
   };
   using testing::FaultResponse;
   faults.Script("/crops/videos/x.mp4",
-                {FaultResponse::Plain(200, "<InitiateMultipartUploadResult><UploadId>U1</UploadId>"
-                                           "</InitiateMultipartUploadResult>"),
+                {FaultResponse::Plain(200,
+                                      "<InitiateMultipartUploadResult><UploadId>U1</UploadId>"
+                                      "</InitiateMultipartUploadResult>"),
                  FaultResponse::Plain(200, "", {{"ETag", part_etag(1)}}),
                  FaultResponse::Plain(500, "<Error><Code>InternalError</Code></Error>"),
                  FaultResponse::Plain(200, "", {{"ETag", part_etag(2)}}),
                  FaultResponse::Plain(200, "", {{"ETag", part_etag(3)}}),
-                 FaultResponse::Plain(200, "<CompleteMultipartUploadResult>"
-                                           "</CompleteMultipartUploadResult>")});
+                 FaultResponse::Plain(200,
+                                      "<CompleteMultipartUploadResult>"
+                                      "</CompleteMultipartUploadResult>")});
   auto url = store->Put(source_, "videos/x.mp4");
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   const auto requests = faults.Requests("/crops/videos/x.mp4");
@@ -245,9 +247,9 @@ TEST_F(OutputStoreTest, AnEtagThatIsNotTheMd5FailsThePut) {
   ASSERT_TRUE(testing::WriteFile(source_, bytes));
   using testing::FaultResponse;
   const FaultResponse wrong = FaultResponse::Plain(200, "", {{"ETag", "\"0123\""}});
-  faults.Script("/crops/videos/z.mp4",
-                {wrong, FaultResponse::Plain(200, "", {{"ETag", "\"" + testing::Md5Hex(bytes) +
-                                                                   "\""}})});
+  faults.Script(
+      "/crops/videos/z.mp4",
+      {wrong, FaultResponse::Plain(200, "", {{"ETag", "\"" + testing::Md5Hex(bytes) + "\""}})});
   auto url = store->Put(source_, "videos/z.mp4");
   ASSERT_TRUE(url.ok()) << url.status().ToString();  // the second answer matched
   faults.Script("/crops/videos/z.mp4", {wrong, wrong, wrong});
