@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "daemon/pipeline.h"
 #include "tests/daemon/fake_table_store.h"
@@ -123,6 +124,66 @@ TEST_F(PipelineOutputTest, AStoreThatKeepsFailingEndsInUploadFailedAfterRetries)
   EXPECT_EQ(result["result_info"]["error"]["stage"], "upload");
   EXPECT_EQ(result["result_info"]["attempts"], options.config.pipeline.max_attempts);
   EXPECT_EQ((*pipeline)->Snapshot().retried, options.config.pipeline.max_attempts - 1);
+}
+
+// The lease heartbeat covers the encode stage: a video encoding for longer than several
+// heartbeat periods keeps its lease and is written once.
+TEST_F(PipelineOutputTest, TheHeartbeatCoversTheEncode) {
+  const std::string clip = dir_.File("five.mp4");
+  ASSERT_TRUE(vsieve::testing::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x480:rate=25", "-t",
+                                       "5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+                                       "yuv420p", clip}));
+  clip_ = clip;
+  FakeTableStore store;
+  store.Add("v0", "x.mp4");
+  PipelineOptions options = Options("file://" + dir_.File("out") + "/");
+  options.config.pipeline.heartbeat_seconds = 0.05;
+  auto pipeline = Pipeline::Create(options, &store, Hooks());
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status().ToString();
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  const auto rows = store.Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, storage::RowState::kDone);
+  EXPECT_EQ(rows[0].completions, 1);
+  const nlohmann::json result = nlohmann::json::parse(rows[0].result_json);
+  const double encode_ms = result["result_info"]["stage_ms"]["encode"].get<double>();
+  // At least one heartbeat for every 4 periods the encode took.
+  EXPECT_GE((*pipeline)->Snapshot().heartbeats, static_cast<int64_t>(encode_ms / 200)) << encode_ms;
+}
+
+// A stop whose grace ends while a video is being encoded cancels the encode and releases the
+// row (not charged, not failed); no object is stored and no temporary file is left.
+TEST_F(PipelineOutputTest, AStopDuringTheEncodeReleasesTheRow) {
+  const std::string long_clip = dir_.File("long.mp4");
+  ASSERT_TRUE(vsieve::testing::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x480:rate=25", "-t",
+                                       "30", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+                                       "yuv420p", long_clip}));
+  clip_ = long_clip;
+  FakeTableStore store;
+  store.Add("v0", "x.mp4");
+  const std::string out = dir_.File("out");
+  auto pipeline = Pipeline::Create(Options("file://" + out + "/"), &store, Hooks());
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status().ToString();
+  std::thread stopper([&] {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < end) {
+      std::error_code ec;
+      if (!std::filesystem::is_empty(dir_.File("tmp"), ec) && !ec) break;  // encoding
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    (*pipeline)->RequestStop(0);
+  });
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+  const auto rows = store.Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, storage::RowState::kPending);
+  EXPECT_EQ(rows[0].completions, 0);
+  EXPECT_EQ(rows[0].releases, 1);
+  EXPECT_FALSE(std::filesystem::exists(out + "/v0.mp4"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.File("tmp")));
 }
 
 }  // namespace
