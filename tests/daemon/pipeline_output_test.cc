@@ -7,8 +7,11 @@
 #include <thread>
 
 #include "daemon/pipeline.h"
+#include "storage/tier_factory.h"
 #include "tests/daemon/fake_table_store.h"
 #include "tests/daemon/pipeline_test_util.h"
+#include "tests/storage/file_sink.h"
+#include "tests/storage/s3_server.h"
 #include "tests/support/test_env.h"
 
 namespace vsieve::daemon {
@@ -124,6 +127,42 @@ TEST_F(PipelineOutputTest, AStoreThatKeepsFailingEndsInUploadFailedAfterRetries)
   EXPECT_EQ(result["result_info"]["error"]["stage"], "upload");
   EXPECT_EQ(result["result_info"]["attempts"], options.config.pipeline.max_attempts);
   EXPECT_EQ((*pipeline)->Snapshot().retried, options.config.pipeline.max_attempts - 1);
+}
+
+// The whole way to a real SigV4-verifying S3 server (s3rver): the rows' cropped videos are
+// stored under the key template and read back whole through the S3 tier.
+TEST_F(PipelineOutputTest, CroppedVideosGoToS3rver) {
+  std::string why_not;
+  auto server = vsieve::testing::S3Server::Start({"crops"}, "pkey", "psecret", &why_not);
+  if (server == nullptr) GTEST_SKIP() << "s3rver: " << why_not;
+  const std::string credentials = dir_.File("credentials");
+  ASSERT_TRUE(vsieve::testing::WriteFile(
+      credentials, "[default]\naws_access_key_id = pkey\naws_secret_access_key = psecret\n"));
+  storage::TierConfig tier;
+  tier.kind = "s3";
+  tier.endpoint = server->endpoint();
+  tier.credentials = credentials;
+  FakeTableStore store;
+  for (int i = 0; i < 3; ++i) store.Add("v" + std::to_string(i), "x.mp4");
+  PipelineOptions options = Options("s3://crops/runs/");
+  options.config.tiers = {tier};
+  options.config.output.key = "{prefix}{video_id}/crop.mp4";
+  auto pipeline = Pipeline::Create(options, &store, Hooks());
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status().ToString();
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  auto reader = storage::CreateTier(tier);
+  ASSERT_TRUE(reader.ok());
+  for (const auto& row : store.Rows()) {
+    ASSERT_EQ(row.state, storage::RowState::kDone) << row.result_json;
+    const nlohmann::json result = nlohmann::json::parse(row.result_json);
+    const std::string key = "runs/" + row.input.video_id + "/crop.mp4";
+    EXPECT_EQ(result["info"]["abnormal_region_crop"]["video_oss_url"], "s3://crops/" + key);
+    vsieve::testing::FileSink sink(dir_.File(row.input.video_id + ".got"));
+    auto fetched = (*reader)->Fetch(storage::ObjectRef{"crops", key}, &sink);
+    ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+    EXPECT_EQ(fetched->size_bytes, result["info"]["abnormal_region_crop"]["video"]["bytes"]);
+    EXPECT_EQ(sink.Contents().substr(4, 4), "ftyp");
+  }
 }
 
 // The lease heartbeat covers the encode stage: a video encoding for longer than several
