@@ -6,8 +6,11 @@ usage: score.py CORPUS_DIR [--vsieve BIN] [--jobs N] [--rows OUT.jsonl]
                                               bench/real_truth.json: facts stated by the assets'
                                               README, not our guesses)
 
-CORPUS_DIR holds the clips and truth.json from make_corpus.py. Prints one line per clip with
-what was expected and what came out, then the summary.
+CORPUS_DIR holds the clips and truth.json from make_corpus.py or make_mixed_corpus.py. Prints one
+line per clip with what was expected and what came out, then the summary: the share of clips
+whose crop is right (IoU >= 0.95 or every edge within 8 px), the crop errors by kind of clip,
+the clean clips (truth: the whole frame) that lose more than 2 % of their area to the crop (a
+false crop destroys good video, so it is counted apart), and each head's accuracy and confusion.
 """
 import argparse
 import json
@@ -27,6 +30,24 @@ def iou(a, b):
     inter = ix * iy
     union = aw * ah + bw * bh - inter
     return inter / union if union > 0 else 0.0
+
+
+def crop_right(want, got):
+    """IoU >= 0.95, or every edge within 8 px."""
+    if iou(want, got) >= 0.95:
+        return True
+    edges_want = (want[0], want[1], want[0] + want[2], want[1] + want[3])
+    edges_got = (got[0], got[1], got[0] + got[2], got[1] + got[3])
+    return all(abs(a - b) <= 8 for a, b in zip(edges_want, edges_got))
+
+
+def kind_of(name, expect):
+    if "kind" in expect:
+        return expect["kind"]
+    base = os.path.basename(name)
+    if "/" in name:  # real clips: their folder
+        return name.split("/")[0]
+    return base.split(".")[0].rstrip("0123456789").rstrip("_")
 
 
 def probe(vsieve, paths, jobs):
@@ -72,6 +93,7 @@ def main():
                 f.write(json.dumps(row) + "\n")
 
     ious, hits, totals, failures = [], {}, {}, 0
+    crop_ok, crop_by_kind, confusion, false_crops, clean = 0, {}, {}, [], 0
     for name, row in zip(names, rows):
         expect = truth[name]
         ri = row["result_info"]
@@ -86,7 +108,20 @@ def main():
             got = info["abnormal_region_crop"]["box"]
             score = iou(crop, got)
             ious.append(score)
-            notes.append(f"crop IoU {score:.2f} (want {crop}, got {got})")
+            right = crop_right(crop, got)
+            crop_ok += int(right)
+            kind = kind_of(name, expect)
+            good, seen = crop_by_kind.get(kind, (0, 0))
+            crop_by_kind[kind] = (good + int(right), seen + 1)
+            notes.append(f"crop {'ok' if right else 'WRONG'} IoU {score:.2f} "
+                         f"(want {crop}, got {got})")
+            meta = info.get("video_meta", {})
+            if crop == [0, 0, meta.get("width"), meta.get("height")]:  # a clean clip
+                clean += 1
+                lost = 1.0 - (got[2] * got[3]) / (crop[2] * crop[3])
+                if lost > 0.02:
+                    false_crops.append((name, lost))
+                    notes.append(f"FALSE CROP: {100 * lost:.0f} % of a clean frame lost")
         kinds = {r["kind"] for r in info.get("abnormal_region_info", {}).get("regions", [])
                  if r.get("avoid", True)}
         for kind in expect.get("expect_regions", []):
@@ -99,6 +134,8 @@ def main():
             totals[head] = totals.get(head, 0) + 1
             ok = got == label
             hits[head] = hits.get(head, 0) + int(ok)
+            cells = confusion.setdefault(head, {})
+            cells[(label, got)] = cells.get((label, got), 0) + 1
             notes.append(f"{head} {'ok' if ok else 'WRONG'}: want {label}, got {got}")
         if not notes:  # no truth: show what came out
             heads = [info.get(h, {}).get("label", "-") for h in
@@ -113,8 +150,17 @@ def main():
     if ious:
         print(f"crop IoU: mean {sum(ious) / len(ious):.3f} over {len(ious)} clips, "
               f"{sum(1 for v in ious if v >= 0.9)} at >= 0.9")
+        print(f"crop right (IoU >= 0.95 or within 8 px): {crop_ok}/{len(ious)} = "
+              f"{crop_ok / len(ious):.2f}")
+        print("crop right by kind: " + ", ".join(
+            f"{k} {g}/{n}" for k, (g, n) in sorted(crop_by_kind.items())))
+        print(f"false crops (clean clip loses > 2 % of its area): {len(false_crops)}/{clean}" +
+              "".join(f"\n  {n}: {100 * lost:.1f} %" for n, lost in false_crops))
     for head in sorted(totals):
         print(f"{head:26s} accuracy {hits[head]}/{totals[head]} = {hits[head] / totals[head]:.2f}")
+        if head in confusion:
+            cells = sorted(confusion[head].items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+            print("    " + ", ".join(f"{want} -> {got}: {n}" for (want, got), n in cells))
 
 
 if __name__ == "__main__":

@@ -121,6 +121,68 @@ double GridExcess(const cv::Mat& gray) {
   return 0.5 * (excess(gray) + excess(transposed));
 }
 
+// Upscaled-block share: how much of the picture's edge energy sits on isolated one-pixel steps
+// at least kMinBlockGap pixels from the next one, along rows and along columns. A picture
+// enlarged by pixel repetition (nearest-neighbour upscaling, or blocks coded flat) is made of
+// flat blocks: all of its detail is such steps on the block grid, whatever the block size. Real
+// edges are spread over two or more pixels, and one-pixel pixel-art detail steps at every pixel.
+// Returns NaN for frames too small or too flat to tell (fewer than kMinBlockSteps steps).
+constexpr int kMinBlockGap = 3;
+constexpr int kMinBlockSteps = 200;
+
+double UpscaledBlockShare(const cv::Mat& gray, int max_run, double* density) {
+  if (gray.cols < 32 || gray.rows < 32) return std::nan("");
+  auto share = [max_run](const cv::Mat& g, double* steps) {
+    double total = 0.0;
+    double isolated = 0.0;
+    std::vector<int> d(static_cast<size_t>(g.cols) + 1, 0);
+    for (int y = 0; y < g.rows; ++y) {
+      const uint8_t* row = g.ptr<uint8_t>(y);
+      for (int x = 0; x + 1 < g.cols; ++x) d[x] = std::abs(row[x + 1] - row[x]);
+      d[g.cols - 1] = 0;
+      int last_step = -1000;
+      for (int x = 0; x + 1 < g.cols;) {
+        if (d[x] < 6) {
+          ++x;
+          continue;
+        }
+        // A run of steep pixels: one step when short and flat on both sides.
+        int end = x;
+        int peak = 0;
+        int sum = 0;
+        while (end + 1 < g.cols && d[end] >= 6) {
+          peak = std::max(peak, d[end]);
+          sum += d[end];
+          ++end;
+        }
+        total += sum;
+        const int left = x > 0 ? d[x - 1] : 0;
+        const int right = d[end];
+        if (end - x <= max_run && 3 * left <= peak && 3 * right <= peak) {
+          if (x - last_step >= kMinBlockGap) {
+            isolated += sum;
+            *steps += 1.0;
+          }
+          last_step = end - 1;
+        }
+        x = end;
+      }
+    }
+    return total > 0 ? isolated / total : 0.0;
+  };
+  double row_steps = 0.0;
+  double column_steps = 0.0;
+  cv::Mat transposed;
+  cv::transpose(gray, transposed);
+  const double value = 0.5 * (share(gray, &row_steps) + share(transposed, &column_steps));
+  if (row_steps + column_steps < kMinBlockSteps) return std::nan("");
+  // Blocks tile the picture: steps along rows and along columns, about one per block. A few
+  // flat bands (a test pattern) step rarely, and along one direction only.
+  const double area = static_cast<double>(gray.total());
+  *density = std::min(row_steps, column_steps) * kMinBlockGap / area;
+  return value;
+}
+
 // Immerkaer (1996) noise sigma on the flatter half of the pixels.
 double NoiseSigma(const cv::Mat& gray) {
   if (gray.cols < 8 || gray.rows < 8) return std::nan("");
@@ -170,6 +232,8 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   std::vector<double> exposure;
   std::vector<double> means;
   std::vector<double> brisque;
+  std::vector<double> upscaled;
+  std::vector<double> block_density;
   const bool native = input.analysis_scale >= 0.9;
   try {
     const std::vector<int> picks = EvenIndices(static_cast<int>(input.frames.size()), kMaxFrames);
@@ -200,6 +264,13 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
       if (native) {
         const double g = GridExcess(gray);
         if (std::isfinite(g)) grid.push_back(g);
+      }
+      // Downscaled frames blend a block edge over two pixels.
+      double density = 0.0;
+      const double u = UpscaledBlockShare(gray, native ? 1 : 2, &density);
+      if (std::isfinite(u)) {
+        upscaled.push_back(u);
+        block_density.push_back(density);
       }
       const bool brisque_frame = std::find(brisque_picks.begin(), brisque_picks.end(),
                                            static_cast<int>(k)) != brisque_picks.end();
@@ -239,18 +310,29 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
       SoftAbove(std::isfinite(exposure_share) ? exposure_share : 0.0, 0.5, 0.08);
   const double c_brisque = std::isfinite(brisque_score) ? SoftAbove(brisque_score, 65.0, 5.0) : 0.0;
   const double c_res = min_side > 0 ? SoftBelow(min_side, 310.0, 20.0) : 0.0;
-  const double z = -3.0 + 5.0 * c_blur + 5.0 * c_block + 5.0 * c_noise + 2.0 * c_exposure +
-                   2.0 * c_brisque + 5.0 * c_res;
+  const double upscaled_share = Median(upscaled);
+  const double c_upscaled =
+      std::isfinite(upscaled_share)
+          ? SoftAbove(upscaled_share, 0.4, 0.05) * SoftAbove(Median(block_density), 0.03, 0.005)
+          : 0.0;
+  const double z = -3.5 + 5.0 * c_blur + 5.0 * std::max(c_block, c_upscaled) + 5.0 * c_noise +
+                   1.5 * c_exposure + 1.5 * c_brisque + 5.0 * c_res;
   const double p = std::clamp(Sigmoid(z), 0.001, 0.999);
 
   auto value = [](double v) -> nlohmann::json {
     if (!std::isfinite(v)) return nullptr;
     return v;
   };
-  nlohmann::json scores = {{"sharpness", value(Median(lap))},   {"blur_px", value(blur_px)},
-                           {"blockiness", value(grid_excess)},  {"noise", value(noise_sigma)},
-                           {"exposure", value(exposure_share)}, {"mean_luma", value(Median(means))},
-                           {"brisque", value(brisque_score)},   {"resolution", min_side}};
+  nlohmann::json scores = {{"sharpness", value(Median(lap))},
+                           {"blur_px", value(blur_px)},
+                           {"blockiness", value(grid_excess)},
+                           {"noise", value(noise_sigma)},
+                           {"exposure", value(exposure_share)},
+                           {"mean_luma", value(Median(means))},
+                           {"brisque", value(brisque_score)},
+                           {"resolution", min_side},
+                           {"upscaled_blocks", value(Median(upscaled))},
+                           {"block_density", value(Median(block_density))}};
   if (!native) scores["blockiness_note"] = "not measured: frames are downscaled";
   return MakeHeadOutput({{labels_[0], p}, {labels_[1], 1.0 - p}}, std::move(scores));
 }

@@ -27,6 +27,16 @@ struct Region {
   bool avoid = true;
 };
 
+// The label of a watermark found as text that never changes ("SAMPLE", a channel's name): it is
+// text to the heads that read text (orientation) and to the crop's rules for central text.
+inline constexpr std::string_view kTextMarkLabel = "text_mark";
+
+// True for text regions and for watermarks found as text.
+inline bool IsTextRegion(const Region& r) {
+  return r.kind == RegionKind::kText ||
+         (r.kind == RegionKind::kWatermark && r.label == kTextMarkLabel);
+}
+
 // Scales a box by `factor` and clips it to `bounds`.
 cv::Rect ScaleBox(const cv::Rect& box, double factor, const cv::Size& bounds);
 

@@ -45,6 +45,8 @@ constexpr int kSeamTolerance = 2;
 // The picture next to a bar "has content" in a frame when its mean or max luma is above these.
 constexpr float kContentMeanLuma = 40.0F;
 constexpr float kContentMaxLuma = 80.0F;
+// The most the mean luma of a bar's lines may differ within one frame.
+constexpr float kBarMaxSpread = 4.0F;
 
 // Per-line statistics over the sampled frames, for one direction (rows or columns).
 struct LineStats {
@@ -120,8 +122,50 @@ bool PictureHasContent(const LineStats& stats, int start, int step, int thicknes
   return frames_with_content * 10 >= static_cast<int>(stats.mean.size());
 }
 
+// True when the picture next to the bar is lit as a whole (mean luma above kContentMeanLuma) in at
+// least half of the frames: a one-sided bar must end at a straight seam into lit picture, not
+// fade into a dark scene.
+bool PictureIsLit(const LineStats& stats, int start, int step, int thickness, int depth) {
+  const int n = static_cast<int>(stats.black_frames.size());
+  int lit = 0;
+  for (const auto& means : stats.mean) {
+    float mean = 0.0F;
+    int lines = 0;
+    for (int k = thickness; k < thickness + depth; ++k) {
+      const int i = start + step * k;
+      if (i < 0 || i >= n) break;
+      mean += means[i];
+      ++lines;
+    }
+    if (lines > 0 && mean / lines > kContentMeanLuma) ++lit;
+  }
+  return lit * 2 >= static_cast<int>(stats.mean.size());
+}
+
+// True when the bar's lines (less the fifth next to the seam) have one colour: the spread of their
+// mean luma is small in the median frame. A dark scene darkens towards the frame's edge; a bar
+// does not.
+bool BarIsFlat(const LineStats& stats, int start, int step, int thickness) {
+  if (thickness <= 4) return true;
+  std::vector<float> spreads;
+  for (const auto& means : stats.mean) {
+    float lo = 255.0F;
+    float hi = 0.0F;
+    for (int k = 0; k < thickness - std::max(2, thickness / 5); ++k) {
+      const float v = means[start + step * k];
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    spreads.push_back(hi - lo);
+  }
+  std::nth_element(spreads.begin(), spreads.begin() + spreads.size() / 2, spreads.end());
+  return spreads[spreads.size() / 2] <= kBarMaxSpread;
+}
+
 // Finds the two bars along one direction. Returns {leading, trailing} thicknesses, or {0, 0}
-// when there are none or when they would leave almost nothing of the frame.
+// when there are none or when they would leave almost nothing of the frame. Bars come in
+// matching pairs; a bar without its twin crops far more than it seems to, so it must be at most
+// a quarter of the frame and border picture that is lit across the seam.
 std::pair<int, int> FindBars(const LineStats& stats, int frames) {
   const int n = static_cast<int>(stats.black_frames.size());
   const int min_bar = std::max(2, n / 100);
@@ -129,8 +173,19 @@ std::pair<int, int> FindBars(const LineStats& stats, int frames) {
   int trail = BarThickness(stats, n - 1, -1, frames);
   if (lead + trail >= n * 9 / 10) return {0, 0};  // black everywhere: not a border
   const int depth = std::max(4, n / 20);
-  if (lead < min_bar || !PictureHasContent(stats, 0, 1, lead, depth)) lead = 0;
-  if (trail < min_bar || !PictureHasContent(stats, n - 1, -1, trail, depth)) trail = 0;
+  if (lead < min_bar || !PictureHasContent(stats, 0, 1, lead, depth) ||
+      !BarIsFlat(stats, 0, 1, lead)) {
+    lead = 0;
+  }
+  if (trail < min_bar || !PictureHasContent(stats, n - 1, -1, trail, depth) ||
+      !BarIsFlat(stats, n - 1, -1, trail)) {
+    trail = 0;
+  }
+  const bool paired = lead > 0 && trail > 0 && std::abs(lead - trail) <= std::max(4, n / 50);
+  if (!paired) {
+    if (lead > n / 4 || (lead > 0 && !PictureIsLit(stats, 0, 1, lead, depth))) lead = 0;
+    if (trail > n / 4 || (trail > 0 && !PictureIsLit(stats, n - 1, -1, trail, depth))) trail = 0;
+  }
   return {lead, trail};
 }
 
@@ -152,11 +207,15 @@ float MeanOf(const std::vector<float>& v, int begin, int end) {
          static_cast<float>(end - begin);
 }
 
-float MaxOf(const std::vector<float>& v, int begin, int end) {
+// The largest mean over `width` neighbouring lines within [begin, end): local detail, without
+// the single lines that a codec's block edges light up in a flat area.
+float MaxWindowMean(const std::vector<float>& v, int begin, int end, int width) {
   begin = std::max(begin, 0);
   end = std::min(end, static_cast<int>(v.size()));
-  if (end <= begin) return 0.0F;
-  return *std::max_element(v.begin() + begin, v.begin() + end);
+  if (end - begin < width) return MeanOf(v, begin, end);
+  float best = 0.0F;
+  for (int i = begin; i + width <= end; ++i) best = std::max(best, MeanOf(v, i, i + width));
+  return best;
 }
 
 constexpr int kSeamWindow = 6;      // lines on each side of a seam compared
@@ -164,6 +223,10 @@ constexpr float kSeamStep = 3.0F;   // energy inside / outside the seam
 constexpr float kBandRatio = 0.3F;  // band energy / centre energy, at most
 constexpr double kBandFrameShare = 0.6;
 constexpr float kFillMinLuma = 30.0F;  // darker bands are black borders, not fill
+constexpr float kFlatBandEnergy = 1.0F;
+constexpr float kFillMinShade = 3.0F;  // luma change across a fill band or over time, at least
+constexpr double kMaxFillPictureAspect = 0.9;  // picture extent / the frame's other extent  // mean
+                                               // |Laplacian| of a band with no detail at all
 
 // The step of the energy profile at `seam`: energy on the inner side over energy on the outer.
 // `inner_dir` is +1 when the picture lies at larger coordinates than the band.
@@ -180,11 +243,35 @@ float SeamStep(const std::vector<float>& e, int seam, int inner_dir) {
   return inner / (outer + 0.5F);
 }
 
+// Fill is a blurred copy of the picture: its shade varies across the band or over time. A
+// plain margin of one colour (a slide's, a window's) is not fill. The bands are [0, band1_end)
+// and [band2_begin, n) of the luma profiles.
+bool BandsChangeShade(const std::vector<std::vector<float>>& lumas, int band1_end,
+                      int band2_begin) {
+  const int n = static_cast<int>(lumas.front().size());
+  float across = 0.0F;
+  float lo = 255.0F;
+  float hi = 0.0F;
+  for (const auto& luma : lumas) {
+    for (const auto& [begin, end] :
+         {std::pair{1, band1_end - 2}, std::pair{band2_begin + 2, n - 1}}) {
+      if (end <= begin) continue;
+      const auto [mn, mx] = std::minmax_element(luma.begin() + begin, luma.begin() + end);
+      across = std::max(across, *mx - *mn);
+      const float mean = MeanOf(luma, begin, end);
+      lo = std::min(lo, mean);
+      hi = std::max(hi, mean);
+    }
+  }
+  return across >= kFillMinShade || hi - lo >= kFillMinShade;
+}
+
 // Looks for symmetric low-energy bands along one axis. `profiles[f]` is the energy profile of
 // frame f along the axis; `lumas[f]` the mean-luma profile. On success sets the band widths
 // (band 1 = [0, *lead), band 2 = [n - *trail, n)) and returns a score in (0, 1].
 float FindFillBands(const std::vector<std::vector<float>>& profiles,
-                    const std::vector<std::vector<float>>& lumas, int* lead, int* trail) {
+                    const std::vector<std::vector<float>>& lumas, int other, int* lead,
+                    int* trail) {
   const int n = static_cast<int>(profiles.front().size());
   const int frames = static_cast<int>(profiles.size());
   std::vector<float> mean_profile(n, 0.0F);
@@ -232,6 +319,8 @@ float FindFillBands(const std::vector<std::vector<float>>& profiles,
   }
   // Per frame: both bands far less detailed than the centre, not black, and the step present.
   int good = 0;
+  int good_by_ratio = 0;  // good without the floor for flat pictures
+  int seamed = 0;
   int counted = 0;
   for (int f = 0; f < frames; ++f) {
     const auto& p = profiles[f];
@@ -240,32 +329,243 @@ float FindFillBands(const std::vector<std::vector<float>>& profiles,
     ++counted;
     const float band1 = MeanOf(p, 0, band1_end - 2);
     const float band2 = MeanOf(p, band2_begin + 2, n);
-    const bool low = band1 < kBandRatio * centre && band2 < kBandRatio * centre &&
-                     MaxOf(p, 1, band1_end - 2) < 0.6F * centre &&
-                     MaxOf(p, band2_begin + 2, n - 1) < 0.6F * centre;
-    const bool lit = MeanOf(lumas[f], 0, band1_end) > kFillMinLuma &&
-                     MeanOf(lumas[f], band2_begin, n) > kFillMinLuma;
+    // The lines next to the seam carry its edge; the band's own detail is measured past them.
+    // Smooth content (a gradient, flat graphics) holds little detail itself: bands with almost
+    // none, behind sharp seams, are fill all the same.
+    const float band_limit = std::max(kBandRatio * centre, kFlatBandEnergy);
+    const bool low = band1 < band_limit && band2 < band_limit &&
+                     MaxWindowMean(p, 2, band1_end - kSeamWindow, 9) < 0.6F * centre &&
+                     MaxWindowMean(p, band2_begin + kSeamWindow, n - 2, 9) < 0.6F * centre;
+    const float luma1 = MeanOf(lumas[f], 0, band1_end);
+    const float luma2 = MeanOf(lumas[f], band2_begin, n);
+    const bool lit =
+        std::max(luma1, luma2) > kFillMinLuma && std::min(luma1, luma2) > kFillMinLuma / 2.0F;
     const bool seam = SeamStep(p, best_lead, 1) > kSeamStep * 0.5F &&
                       SeamStep(p, best_trail, -1) > kSeamStep * 0.5F;
     if (low && lit && seam) ++good;
+    if (low && lit && seam && band1 < kBandRatio * centre && band2 < kBandRatio * centre) {
+      ++good_by_ratio;
+    }
+    if (seam && lit) ++seamed;
   }
-  if (counted == 0 || good < kBandFrameShare * counted) return 0.0F;
+  // A smooth picture holds little more detail than its fill: then the bands are judged against
+  // an absolute floor, and seams this sharp in nearly every frame are the picture's edges even
+  // where the bands are not flat enough in every frame. Graphics with two strong lines pass such
+  // tests too, so the picture between must then be taller than wide (wider than tall between
+  // bands above and below), as a phone's picture is.
+  const bool portrait = band2_begin - band1_end <= kMaxFillPictureAspect * other;
+  const bool sharp_seams = best_step >= 2.0F * kSeamStep && best_trail_step >= 2.0F * kSeamStep &&
+                           seamed >= 0.8 * counted && good >= 0.3 * counted;
+  const bool by_ratio = good_by_ratio >= kBandFrameShare * counted;
+  const bool smooth = (good >= kBandFrameShare * counted || sharp_seams) && portrait;
+  if (counted == 0 || !(by_ratio || smooth)) return 0.0F;
+  if (!BandsChangeShade(lumas, band1_end, band2_begin)) return 0.0F;
   *lead = band1_end;
   *trail = n - band2_begin;
   return static_cast<float>(good) / static_cast<float>(counted);
 }
 
+// How far the step across line x stands out: the profile there over the median of the
+// profile in the kLineContext lines on either side (less the two next to it).
+constexpr int kLineContext = 10;
+constexpr float kLineContrast = 4.0F;  // a seam's step over its surroundings' (mean profile)
+// Mean |Laplacian| of a blurred band at most: a codec's noise and a gradient's dithering, no
+// detail.
+constexpr float kSmoothFillEnergy = 2.0F;
+
+float LineContrast(const std::vector<float>& d, int x) {
+  const int n = static_cast<int>(d.size());
+  std::vector<float> around;
+  for (int i = x - kLineContext; i <= x + kLineContext; ++i) {
+    if (i < 0 || i >= n || std::abs(i - x) <= 1) continue;
+    around.push_back(d[i]);
+  }
+  if (around.empty()) return 0.0F;
+  std::nth_element(around.begin(), around.begin() + around.size() / 2, around.end());
+  return d[x] / (around[around.size() / 2] + 0.3F);
+}
+
+// Fill around a smooth picture (a gradient, flat graphics): neither side of the seam holds
+// detail, so the energy steps of FindFillBands() are not there, but the seam itself is: a line
+// across the whole frame where the shade jumps, at mirrored places, in nearly every frame, with
+// detail-free bands outside it and a portrait picture between. `diffs[f]` is frame f's mean
+// |step| between neighbouring lines along the axis; the rest as for FindFillBands().
+float FindSmoothFillBands(const std::vector<std::vector<float>>& diffs,
+                          const std::vector<std::vector<float>>& profiles,
+                          const std::vector<std::vector<float>>& lumas, int other, int* lead,
+                          int* trail) {
+  const int n = static_cast<int>(diffs.front().size());
+  const int frames = static_cast<int>(diffs.size());
+  if (n <= other) return 0.0F;  // bands lie along the frame's long side
+  std::vector<float> mean(n, 0.0F);
+  for (const auto& d : diffs) {
+    for (int i = 0; i < n; ++i) mean[i] += d[i] / static_cast<float>(frames);
+  }
+  auto best_line = [&](int begin, int end) {
+    int best = -1;
+    float contrast = 0.0F;
+    for (int x = std::max(begin, 2); x < std::min(end, n - 2); ++x) {
+      const float c = LineContrast(mean, x);
+      if (c > contrast) {
+        contrast = c;
+        best = x;
+      }
+    }
+    return std::pair{best, contrast};
+  };
+  const auto [seam1, c1] = best_line(n / 25, n * 45 / 100);
+  if (seam1 < 0 || c1 < kLineContrast) return 0.0F;
+  const int mirror = n - 1 - seam1;
+  const int slack = std::max(3, n * 3 / 100);
+  const auto [seam2, c2] = best_line(mirror - slack, mirror + slack + 1);
+  if (seam2 < 0 || c2 < kLineContrast || seam2 <= n / 2) return 0.0F;
+  const int band1_end = seam1 + 1;  // the step between lines seam1 and seam1 + 1
+  const int band2_begin = seam2 + 1;
+  if (band2_begin - band1_end > kMaxFillPictureAspect * other) return 0.0F;
+  // Where the picture's edge has the fill's shade the seam vanishes for a while: each seam must
+  // show in half the frames, one of them in nearly all.
+  int seen1 = 0;
+  int seen2 = 0;
+  int either = 0;
+  int good = 0;
+  for (int f = 0; f < frames; ++f) {
+    const bool s1 = LineContrast(diffs[f], seam1) >= kLineContrast / 2.0F;
+    const bool s2 = LineContrast(diffs[f], seam2) >= kLineContrast / 2.0F;
+    seen1 += static_cast<int>(s1);
+    seen2 += static_cast<int>(s2);
+    either += static_cast<int>(s1 || s2);
+    const bool flat = MeanOf(profiles[f], 0, band1_end - 2) < kSmoothFillEnergy &&
+                      MeanOf(profiles[f], band2_begin + 2, n) < kSmoothFillEnergy;
+    const float luma1 = MeanOf(lumas[f], 0, band1_end);
+    const float luma2 = MeanOf(lumas[f], band2_begin, n);
+    const bool lit =
+        std::max(luma1, luma2) > kFillMinLuma && std::min(luma1, luma2) > kFillMinLuma / 2.0F;
+    if (flat && lit) ++good;
+  }
+  if (seen1 * 2 < frames || seen2 * 2 < frames || either < 0.8 * frames || good < 0.8 * frames ||
+      !BandsChangeShade(lumas, band1_end, band2_begin)) {
+    return 0.0F;
+  }
+  *lead = band1_end;
+  *trail = static_cast<int>(profiles.front().size()) - band2_begin;
+  return static_cast<float>(good) / static_cast<float>(frames);
+}
+
 // ---- Static overlays --------------------------------------------------------------------------
 
 constexpr int kOverlayFrames = 10;
-constexpr float kMinFrameMotion = 4.0F;       // median temporal std (luma) of a moving video
-constexpr float kOverlayEdge = 48.0F;         // |mean gradient| of a static edge (Sobel 3x3)
-constexpr float kOverlayConsistency = 0.7F;   // |mean gradient| / mean |gradient|
-constexpr double kOverlayFrameShare = 0.8;    // frames in which a static edge is strong
-constexpr float kRingMotion = 6.0F;           // median temporal std around an overlay
-constexpr float kBlackLuma = 24.0F;           // a pixel at most this bright in every frame
-constexpr size_t kMaxOverlays = 4;            // more still patches than this: scenery
-constexpr double kMaxStaticEdgeShare = 0.15;  // static share of all edges in a moving picture
+constexpr float kMinFrameMotion = 4.0F;      // median temporal std (luma) of a moving video
+constexpr float kOverlayEdge = 48.0F;        // |mean gradient| of a static edge (Sobel 3x3)
+constexpr float kOverlayConsistency = 0.7F;  // |mean gradient| / mean |gradient|
+constexpr double kOverlayFrameShare = 0.8;   // frames in which a static edge is strong
+constexpr float kRingMotion = 6.0F;          // median temporal std around an overlay
+constexpr float kBlackLuma = 24.0F;          // a pixel at most this bright in every frame
+constexpr size_t kMaxOverlays = 4;           // more still patches than this: scenery
+constexpr double kMaxStaticEdgeShare = 0.4;  // static share of all edges in a moving picture
+// A mark's edges are where they were in every frame: the share of frames whose gradient is near
+// the mean one, the correlation of its edge map in the first and last frames, and the least share
+// of its edges visible in one frame. Content that changes slowly (a zoom, a drift) keeps its
+// gradient directions for a while but not its edges' places, and fails these.
+constexpr double kOverlayStable = 0.55;
+constexpr double kOverlayEndsCorrelation = 0.5;
+constexpr double kOverlayPresent = 0.5;
+// A mark whose avoidance would cost more than this share of the frame needs near-perfect
+// stability.
+constexpr double kCheapOverlayCost = 0.2;
+constexpr double kStrongOverlayEvidence = 0.8;
+
+// What a static-overlay candidate looks like over time.
+struct OverlayEvidence {
+  double stable = 0.0;       // mean share of frames whose gradient is near the mean gradient
+  double present_min = 0.0;  // the least share of the box's static edges strong in one frame
+  double ncc_ends = 0.0;     // correlation of the box's edge map in the first and last frames
+  double cost = 0.0;         // share of the frame lost if the crop avoided this box alone
+  int edge_pixels = 0;
+};
+
+// Share of the frame lost when the crop avoids `box` alone: the largest of the four bands
+// beside it is kept.
+double CropCost(const cv::Rect& box, const cv::Size& size) {
+  const double keep =
+      std::max({static_cast<double>(box.x) * size.height,
+                static_cast<double>(size.width - box.x - box.width) * size.height,
+                static_cast<double>(box.y) * size.width,
+                static_cast<double>(size.height - box.y - box.height) * size.width});
+  return 1.0 - keep / size.area();
+}
+
+// How still the edges inside `box` are over `frames` (grey or BGR, one size): the edges are the
+// pixels whose mean gradient is at least `min_edge` (Sobel 3x3).
+OverlayEvidence BoxStability(const std::vector<const cv::Mat*>& frames, const cv::Rect& box,
+                             float min_edge) {
+  OverlayEvidence e;
+  if (frames.empty()) return e;
+  const cv::Size size = frames.front()->size();
+  const cv::Rect inner = box & cv::Rect(cv::Point(0, 0), size);
+  e.cost = CropCost(inner, size);
+  if (inner.width < 3 || inner.height < 3 || frames.size() < 2) return e;
+  const size_t n = frames.size();
+  std::vector<cv::Mat> gx(n);
+  std::vector<cv::Mat> gy(n);
+  cv::Mat sum_gx = cv::Mat::zeros(inner.size(), CV_32F);
+  cv::Mat sum_gy = cv::Mat::zeros(inner.size(), CV_32F);
+  for (size_t f = 0; f < n; ++f) {
+    const cv::Mat patch = (*frames[f])(inner);
+    cv::Mat gray;
+    if (patch.channels() == 3) {
+      cv::cvtColor(patch, gray, cv::COLOR_BGR2GRAY);
+    } else {
+      gray = patch;
+    }
+    cv::Sobel(gray, gx[f], CV_32F, 1, 0, 3);
+    cv::Sobel(gray, gy[f], CV_32F, 0, 1, 3);
+    cv::accumulate(gx[f], sum_gx);
+    cv::accumulate(gy[f], sum_gy);
+  }
+  const cv::Mat mean_gx = sum_gx / static_cast<double>(n);
+  const cv::Mat mean_gy = sum_gy / static_cast<double>(n);
+  std::vector<int> present(n, 0);
+  double stable_sum = 0.0;
+  int pixels = 0;
+  for (int y = 1; y + 1 < inner.height; ++y) {  // the patch's own border rows see its edge
+    const float* mx = mean_gx.ptr<float>(y);
+    const float* my = mean_gy.ptr<float>(y);
+    for (int x = 1; x + 1 < inner.width; ++x) {
+      const float mean_mag = std::hypot(mx[x], my[x]);
+      if (mean_mag < min_edge) continue;
+      ++pixels;
+      int near = 0;
+      for (size_t f = 0; f < n; ++f) {
+        const float fx = gx[f].at<float>(y, x);
+        const float fy = gy[f].at<float>(y, x);
+        if (std::hypot(fx - mx[x], fy - my[x]) <= 0.4F * mean_mag) ++near;
+        if (std::hypot(fx, fy) >= min_edge * 0.5F) ++present[f];
+      }
+      stable_sum += static_cast<double>(near) / static_cast<double>(n);
+    }
+  }
+  e.edge_pixels = pixels;
+  if (pixels == 0) return e;
+  e.stable = stable_sum / pixels;
+  e.present_min = static_cast<double>(*std::min_element(present.begin(), present.end())) / pixels;
+  cv::Mat first;
+  cv::Mat last;
+  cv::magnitude(gx.front(), gy.front(), first);
+  cv::magnitude(gx.back(), gy.back(), last);
+  cv::Mat ncc;
+  cv::matchTemplate(first, last, ncc, cv::TM_CCOEFF_NORMED);
+  e.ncc_ends = ncc.at<float>(0, 0);
+  return e;
+}
+
+// True when `e` shows edges that stayed where they were: a mark, not content. A box that would
+// cost more than kCheapOverlayCost of the frame needs near-perfect stability.
+bool IsStill(const OverlayEvidence& e) {
+  const double need = e.cost > kCheapOverlayCost ? kStrongOverlayEvidence : 0.0;
+  return e.edge_pixels >= 20 && e.stable >= std::max(kOverlayStable, need) &&
+         e.ncc_ends >= std::max(kOverlayEndsCorrelation, need) &&
+         e.present_min >= std::max(kOverlayPresent, need);
+}
 
 }  // namespace
 
@@ -315,8 +615,16 @@ StatusOr<std::vector<Region>> BlurFillDetector::Detect(const std::vector<media::
   std::vector<std::vector<float>> row_energy;
   std::vector<std::vector<float>> col_luma;
   std::vector<std::vector<float>> row_luma;
+  std::vector<std::vector<float>> col_diff;
+  std::vector<std::vector<float>> row_diff;
   for (const cv::Mat* bgr : picked) {
     const cv::Mat gray = Gray(*bgr);
+    cv::Mat dx;
+    cv::Mat dy;
+    cv::absdiff(gray.colRange(1, w), gray.colRange(0, w - 1), dx);
+    cv::absdiff(gray.rowRange(1, h), gray.rowRange(0, h - 1), dy);
+    col_diff.push_back(EnergyProfile(dx, true));
+    row_diff.push_back(EnergyProfile(dy, false));
     cv::Mat lap;
     cv::Laplacian(gray, lap, CV_16S, 1);
     cv::Mat abs_lap;
@@ -328,12 +636,20 @@ StatusOr<std::vector<Region>> BlurFillDetector::Detect(const std::vector<media::
   }
   int lead = 0;
   int trail = 0;
-  if (float score = FindFillBands(col_energy, col_luma, &lead, &trail); score > 0.0F) {
+  const auto columns = [&](int* a, int* b) {
+    const float score = FindFillBands(col_energy, col_luma, h, a, b);
+    return score > 0.0F ? score : FindSmoothFillBands(col_diff, col_energy, col_luma, h, a, b);
+  };
+  const auto rows = [&](int* a, int* b) {
+    const float score = FindFillBands(row_energy, row_luma, w, a, b);
+    return score > 0.0F ? score : FindSmoothFillBands(row_diff, row_energy, row_luma, w, a, b);
+  };
+  if (float score = columns(&lead, &trail); score > 0.0F) {
     regions.push_back(
         Region{RegionKind::kBlurFill, cv::Rect(0, 0, lead, h), score, "blur_fill", true});
     regions.push_back(
         Region{RegionKind::kBlurFill, cv::Rect(w - trail, 0, trail, h), score, "blur_fill", true});
-  } else if (score = FindFillBands(row_energy, row_luma, &lead, &trail); score > 0.0F) {
+  } else if (score = rows(&lead, &trail); score > 0.0F) {
     regions.push_back(
         Region{RegionKind::kBlurFill, cv::Rect(0, 0, w, lead), score, "blur_fill", true});
     regions.push_back(
@@ -473,7 +789,8 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
     }
     if (ring.size() < 16) continue;
     std::nth_element(ring.begin(), ring.begin() + ring.size() / 2, ring.end());
-    if (ring[ring.size() / 2] < kRingMotion) continue;
+    const OverlayEvidence evidence = BoxStability(picked, box, kOverlayEdge);
+    if (ring[ring.size() / 2] < kRingMotion || !IsStill(evidence)) continue;
     const bool wide = grown.width >= 3 * grown.height;
     regions.push_back(
         Region{RegionKind::kWatermark, grown, score, wide ? "watermark" : "logo", true});
@@ -544,8 +861,18 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
   Region top_caption{RegionKind::kText, cv::Rect(), 0.0F, "caption", true};
   int subtitle_boxes = 0;
   int top_boxes = 0;
+  // Text that stays put, letter for letter, in every frame while the video goes on is a mark
+  // (a channel name, "SAMPLE"): reported as a watermark, whatever the picture does around it.
+  const auto still_frames = PickFrames(frames, kOverlayFrames);
   for (const auto& c : clusters) {
     const float score = c.score_sum / static_cast<float>(c.boxes);
+    const bool in_all = static_cast<int>(c.frames.size()) == n && n >= 2;
+    if (in_all && still_frames.size() >= 4 &&
+        IsStill(BoxStability(still_frames, c.box, kOverlayEdge))) {
+      regions.push_back(
+          Region{RegionKind::kWatermark, c.box, score, std::string(kTextMarkLabel), true});
+      continue;
+    }
     const bool horizontal = c.horizontal * 2 >= c.boxes;
     const double cy = c.box.y + c.box.height / 2.0;
     const double cx = c.box.x + c.box.width / 2.0;

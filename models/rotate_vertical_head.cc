@@ -41,7 +41,7 @@ constexpr int kMaxLines = 6;
 constexpr int kFaceSide = 200;
 constexpr int kFaceFrames = 2;
 
-bool IsText(const Region& r) { return r.kind == RegionKind::kText; }
+bool IsText(const Region& r) { return IsTextRegion(r); }
 
 // Sum of absolute horizontal+vertical gradients inside `box` of `gray` (edge content).
 double EdgeEnergy(const cv::Mat& bgr, const cv::Rect& box) {

@@ -66,7 +66,7 @@ bool RelaxCentralText(const cv::Size& frame, const cv::Rect& crop, std::vector<R
   for (Region& region : *regions) {
     const double centre_y = region.box.y + region.box.height / 2.0;
     const bool central = centre_y > 0.25 * frame.height && centre_y < 0.75 * frame.height;
-    if (region.kind == RegionKind::kText && region.avoid && central) {
+    if (IsTextRegion(region) && region.avoid && central) {
       region.avoid = false;
       changed = true;
     }

@@ -97,6 +97,33 @@ TEST_F(LowQualityHeadTest, BlockingIsLowQuality) {
   EXPECT_EQ(mpeg2.label, "low_quality_video");
 }
 
+// Pixel repetition at a block size other than the codec's 8, over textured content (fractal,
+// cellular automaton), at native and at downscaled analysis size.
+TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfTexturedContentIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  for (const auto& [source, factor] :
+       {std::pair{"mandelbrot=s=640x360:r=25", 6},
+        std::pair{"cellauto=s=640x360:r=25:rule=110:scroll=1", 5},
+        std::pair{"cellauto=s=1280x720:r=25:rule=30:scroll=1", 10}}) {
+    const std::string f = std::to_string(factor);
+    const HeadOutput out =
+        RunOn({"-f", "lavfi", "-i", source, "-t", "2", "-vf",
+               "scale=iw/" + f + ":ih/" + f + ",scale=iw*" + f + ":ih*" + f + ":flags=neighbor"});
+    EXPECT_EQ(out.label, "low_quality_video") << source << " x" << factor;
+    EXPECT_GT(out.scores["upscaled_blocks"].get<double>(), 0.4) << source;
+  }
+}
+
+// Flat bands and bars step sharply too, but rarely and along one direction: a test pattern is
+// not an upscale.
+TEST_F(LowQualityHeadTest, TestPatternsAreNotUpscales) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out =
+      RunOn({"-f", "lavfi", "-i", "rgbtestsrc=s=640x480:r=25", "-t", "2", "-vf", "scroll=h=0.005"});
+  EXPECT_EQ(out.label, "normal_video");
+  EXPECT_LT(out.scores["block_density"].get<double>(), 0.02);
+}
+
 TEST_F(LowQualityHeadTest, LowResolutionIsLowQuality) {
   VSIEVE_REQUIRE_FFMPEG();
   const HeadOutput out = RunOn({"-f", "lavfi", "-i", "testsrc2=s=160x90:r=25", "-t", "2"});

@@ -104,6 +104,17 @@ TEST_F(RegionDetectorsTest, DarkSceneIsNotABorder) {
   EXPECT_TRUE(Detected(detector, frames).empty());
 }
 
+// Dark content that fades in from a black top third: no straight seam into lit picture, and no
+// twin at the bottom, so it is not a letterbox (it would crop away a third of a clean frame).
+TEST_F(RegionDetectorsTest, DarkTopOfASceneIsNotABorder) {
+  auto frames = Clip("dark_top.mp4",
+                     {"-f", "lavfi", "-i", kMovingSource, "-vf",
+                      std::string(kMovingCrop) + ",geq=lum='lum(X,Y)*clip((Y-H*0.35)/(H*0.3),0,1)':"
+                                                 "cb='cb(X,Y)':cr='cr(X,Y)'"});
+  BlackBorderDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+}
+
 TEST_F(RegionDetectorsTest, AllBlackClipHasNoBorder) {
   auto frames = Clip("black.mp4", {"-f", "lavfi", "-i", "color=c=black:s=320x240:r=25"});
   BlackBorderDetector detector;
@@ -144,6 +155,31 @@ TEST_F(RegionDetectorsTest, BlurredFillAboveAndBelowLandscapeVideo) {
   // 360x202 picture at y = 219..421.
   EXPECT_GE(IoU(regions[0].box, cv::Rect(0, 0, 360, 219)), 0.9);
   EXPECT_GE(IoU(regions[1].box, cv::Rect(0, 421, 360, 219)), 0.9);
+}
+
+// The picture inside the fill is smooth (a drifting gradient): it holds hardly more detail than
+// its blurred copy, and only the seams show where it ends.
+TEST_F(RegionDetectorsTest, BlurredFillAroundASmoothPicture) {
+  auto frames =
+      Clip("blurfill_smooth.mp4",
+           {"-f", "lavfi", "-i", "gradients=s=202x360:r=25:speed=0.05:nb_colors=8:seed=3",
+            "-filter_complex",
+            "[0]format=yuv420p,split[a][b];[a]scale=640:-2,crop=640:360,gblur=sigma=25[bg];"
+            "[bg][b]overlay=219:0"});
+  BlurFillDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
+}
+
+// Plain margins of one colour around graphics with two strong vertical lines (a slide) are no
+// fill: fill is a blurred copy of the picture and changes shade.
+TEST_F(RegionDetectorsTest, PlainMarginsAreNotFill) {
+  auto frames = Clip("slide.mp4", {"-f", "lavfi", "-i", "color=c=0x303840:s=640x360:r=25", "-vf",
+                                   "drawbox=x=200:y=0:w=240:h=360:color=white:t=3,"
+                                   "drawbox=x=230:y=60:w=180:h=200:color=yellow@0.8:t=fill"});
+  BlurFillDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
 }
 
 TEST_F(RegionDetectorsTest, OneSidedBlurIsNotAFill) {
@@ -187,6 +223,21 @@ TEST_F(RegionDetectorsTest, StillVideoHasNoOverlay) {
   EXPECT_TRUE(Detected(border, frames).empty());
 }
 
+// Content that changes slowly keeps some edges' directions for a while (the rim of a fractal
+// during a zoom, colour bands that drift): no mark, and no crop of a clean frame.
+TEST_F(RegionDetectorsTest, SlowlyEvolvingContentHasNoOverlay) {
+  for (const std::string source :
+       {"mandelbrot=s=640x360:r=25:start_scale=3:end_scale=0.3",
+        "mandelbrot=s=640x360:r=25:start_scale=1.5:end_scale=0.05:inner=period",
+        "gradients=s=640x360:r=25:speed=0.02:nb_colors=6:seed=3"}) {
+    auto frames = Clip("slow.mp4", {"-f", "lavfi", "-i", source}, 10);
+    StaticOverlayDetector detector;
+    const auto regions = Detected(detector, frames);
+    EXPECT_TRUE(regions.empty()) << source << ": " << regions.size() << " regions, first "
+                                 << (regions.empty() ? cv::Rect() : regions.front().box);
+  }
+}
+
 TEST_F(RegionDetectorsTest, MovingPictureWithoutOverlayHasNone) {
   auto frames = Clip("moving.mp4", {"-f", "lavfi", "-i", kMovingSource, "-vf", kMovingCrop});
   StaticOverlayDetector detector;
@@ -228,6 +279,32 @@ class TextRegionDetectorTest : public RegionDetectorsTest {
 };
 
 TextDetector* TextRegionDetectorTest::detector_ = nullptr;
+
+// A channel name in a corner that never changes, over a mostly still picture: a watermark (found
+// as text), avoided, and still text to the heads that read text.
+TEST_F(TextRegionDetectorTest, StillTextInACornerIsAWatermark) {
+  std::string font;
+  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
+      font.empty()) {
+    GTEST_SKIP() << "no font for drawtext";
+  }
+  auto frames =
+      Clip("bug.mp4", {"-f", "lavfi", "-i", "smptehdbars=s=480x270:r=25", "-vf",
+                       "zoompan=z='1.02+0.001*on':d=1:s=480x270:fps=25,drawtext=fontfile=" + font +
+                           ":text='NEWS 24':fontsize=22:fontcolor=white:"
+                           "borderw=2:x=w-tw-14:y=12"});
+  TextRegionDetector detector(detector_);
+  const auto regions = Detected(detector, frames);
+  const Region* mark = nullptr;
+  for (const Region& r : regions) {
+    if (r.kind == RegionKind::kWatermark) mark = &r;
+  }
+  ASSERT_NE(mark, nullptr);
+  EXPECT_TRUE(mark->avoid);
+  EXPECT_TRUE(IsTextRegion(*mark));
+  EXPECT_GE(mark->box.x, 320);
+  EXPECT_LE(mark->box.y + mark->box.height, 50);
+}
 
 TEST_F(TextRegionDetectorTest, DrawnSubtitlesAreAvoided) {
   std::string font;
