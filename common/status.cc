@@ -26,6 +26,8 @@ constexpr std::array kCodeNames = {
     CodeName{ErrorCode::kTimeout, "TIMEOUT"},
     CodeName{ErrorCode::kModelFailed, "MODEL_FAILED"},
     CodeName{ErrorCode::kAttemptsExhausted, "ATTEMPTS_EXHAUSTED"},
+    CodeName{ErrorCode::kEncodeFailed, "ENCODE_FAILED"},
+    CodeName{ErrorCode::kUploadFailed, "UPLOAD_FAILED"},
     CodeName{ErrorCode::kInvalidArgument, "INVALID_ARGUMENT"},
     CodeName{ErrorCode::kInternal, "INTERNAL"},
 };

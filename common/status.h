@@ -28,6 +28,9 @@ enum class ErrorCode {
   kModelFailed,            // a model could not load or run
   kAttemptsExhausted,      // claimed more than max_attempts times without finishing (the
                            // daemon died or was killed on this video each time: a poison pill)
+  kEncodeFailed,           // the cropped video could not be encoded or written ([output])
+  kUploadFailed,           // the cropped video could not be stored at [output] url (after
+                           // retries when the failure was transient)
   kInvalidArgument,        // bad configuration or request; never written for a video
   kInternal,               // a bug; the message says where
 };

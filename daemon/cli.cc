@@ -120,6 +120,13 @@ int RunCli(int argc, char** argv) {
                         "Perfetto or chrome://tracing)");
   probe_cmd->add_option("--stage-csv", probe.stage_csv_path,
                         "Write seed 004's per-step latency CSV, one line per video");
+  probe_cmd
+      ->add_option("--output", probe.output_dir,
+                   "Write the cropped video of each input whose crop is smaller than the "
+                   "frame into DIR as NAME.mp4 (NAME: the input's file name without its "
+                   "extension; [output] sets codec, crf, preset, min_area); overrides "
+                   "[output] url")
+      ->type_name("DIR");
   AddFilterFlags(probe_cmd, &probe_flags);
 
   FilterFlags validate_flags;
@@ -184,6 +191,7 @@ int RunCli(int argc, char** argv) {
       {"instances", "Exclusive filter instances per device (default: one per worker)"},
       {"download-threads", "Fetch threads"},
       {"decode-threads", "Decode and sampling threads"},
+      {"encode-threads", "With [output]: videos cropped, encoded and stored at once"},
       {"queue-depth", "Capacity of each bounded queue"},
       {"claim-batch", "Rows claimed per claim transaction"},
       {"write-batch", "Results written per transaction"},
@@ -266,6 +274,7 @@ int RunCli(int argc, char** argv) {
     flag_int("instances", &config.devices.instances);
     flag_int("download-threads", &p.download_threads);
     flag_int("decode-threads", &p.decode_threads);
+    flag_int("encode-threads", &p.encode_threads);
     flag_int("queue-depth", &p.queue_depth);
     flag_int("claim-batch", &p.claim_batch);
     flag_int("write-batch", &p.write_batch);

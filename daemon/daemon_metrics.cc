@@ -89,7 +89,8 @@ std::vector<Sample> One(double value) { return {Sample{{}, value}}; }
 }  // namespace
 
 const std::vector<std::string>& MetricStages() {
-  static const std::vector<std::string> kStages = {"fetch", "decode", "regions", "heads", "write"};
+  static const std::vector<std::string> kStages = {"fetch",  "decode", "regions", "heads",
+                                                   "encode", "upload", "write"};
   return kStages;
 }
 

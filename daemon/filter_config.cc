@@ -10,6 +10,7 @@
 
 #include "daemon/admin_server.h"
 #include "daemon/core_bind.h"
+#include "media/crop_writer.h"
 
 namespace vsieve::daemon {
 namespace {
@@ -398,7 +399,7 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
                   {"tables", "download_threads", "decode_threads", "workers", "queue_depth",
                    "claim_batch", "write_batch", "write_interval_seconds", "video_deadline_seconds",
                    "max_attempts", "backoff_base_seconds", "backoff_cap_seconds", "grace_seconds",
-                   "heartbeat_seconds", "log_file", "core_bind"}));
+                   "heartbeat_seconds", "log_file", "core_bind", "encode_threads"}));
     VSIEVE_RETURN_IF_ERROR(ReadStrings(*t, "pipeline", "tables", &p.tables));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "download_threads", &p.download_threads));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "decode_threads", &p.decode_threads));
@@ -417,6 +418,7 @@ Status LoadServiceSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "heartbeat_seconds", &p.heartbeat_seconds));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "log_file", &p.log_file));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "core_bind", &p.core_bind));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "pipeline", "encode_threads", &p.encode_threads));
   }
   if (const toml::table* t = root["devices"].as_table()) {
     auto& d = config->devices;
@@ -482,6 +484,47 @@ Status LoadCacheSection(const toml::table& root, FilterConfig* config) {
       return KeyError("cache.max_bytes", "expected a size like \"50GiB\" or a byte count");
     }
   }
+  return Status::Ok();
+}
+
+// A byte count or a size string ("64MiB").
+Status ReadByteSize(const toml::table& table, const std::string& section, const std::string& key,
+                    int64_t* out) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return Status::Ok();
+  const std::string full = section + "." + key;
+  if (node->is_integer()) {
+    *out = node->as_integer()->get();
+  } else if (node->is_string()) {
+    auto size = ParseByteSize(node->as_string()->get());
+    if (!size.ok()) return KeyError(full, size.status().message());
+    *out = *size;
+  } else {
+    return KeyError(full, "expected a size like \"64MiB\" or a byte count");
+  }
+  return Status::Ok();
+}
+
+// [output]: where the cropped videos go and how they are encoded.
+Status LoadOutputSection(const toml::table& root, FilterConfig* config) {
+  const toml::table* t = root["output"].as_table();
+  if (t == nullptr) return Status::Ok();
+  auto& o = config->output;
+  VSIEVE_RETURN_IF_ERROR(
+      CheckKeys(*t, "output",
+                {"url", "crop_video", "codec", "crf", "preset", "min_area", "multipart_bytes",
+                 "part_bytes", "key", "temp_dir", "threads"}));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "url", &o.url));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "crop_video", &o.crop_video));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "codec", &o.codec));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "crf", &o.crf));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "preset", &o.preset));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "min_area", &o.min_area));
+  VSIEVE_RETURN_IF_ERROR(ReadByteSize(*t, "output", "multipart_bytes", &o.multipart_bytes));
+  VSIEVE_RETURN_IF_ERROR(ReadByteSize(*t, "output", "part_bytes", &o.part_bytes));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "key", &o.key));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "temp_dir", &o.temp_dir));
+  VSIEVE_RETURN_IF_ERROR(Read(*t, "output", "threads", &o.threads));
   return Status::Ok();
 }
 
@@ -553,7 +596,7 @@ Status LoadSections(const toml::table& root, FilterConfig* config) {
   VSIEVE_RETURN_IF_ERROR(
       CheckKeys(root, "",
                 {"sampling", "limits", "models", "filter", "log", "store", "pipeline", "devices",
-                 "batching", "admin", "cache", "tiers", "detectors", "heads"}));
+                 "batching", "admin", "cache", "output", "tiers", "detectors", "heads"}));
   VSIEVE_RETURN_IF_ERROR(LoadTiers(root, config));
   auto& opt = config->options;
   for (const auto& [name, node] : root) {
@@ -628,6 +671,7 @@ Status LoadSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(Read(*t, "log", "level", &config->log_level));
   }
   VSIEVE_RETURN_IF_ERROR(LoadCacheSection(root, config));
+  VSIEVE_RETURN_IF_ERROR(LoadOutputSection(root, config));
   VSIEVE_RETURN_IF_ERROR(LoadModelEntries(root, config));
   VSIEVE_RETURN_IF_ERROR(LoadServiceSections(root, config));
   // A model without its own devices runs where [devices] says.
@@ -674,6 +718,37 @@ common::Status ValidateFilterOptions(const models::FilterOptions& opt) {
   return Status::Ok();
 }
 
+common::Status ValidateOutputConfig(const FilterConfig& config) {
+  const OutputConfig& o = config.output;
+  if (!o.url.empty() && o.url.rfind("file:///", 0) != 0 && o.url.rfind("s3://", 0) != 0) {
+    return KeyError("output.url", "expected file:///path/ or s3://bucket/prefix/");
+  }
+  if (o.url.rfind("s3://", 0) == 0) {
+    const bool have_s3 = std::any_of(config.tiers.begin(), config.tiers.end(),
+                                     [](const storage::TierConfig& t) { return t.kind == "s3"; });
+    if (!have_s3) {
+      return KeyError("output.url",
+                      "an s3:// destination uses the endpoint and credentials of "
+                      "an [[tiers]] entry of kind \"s3\"; there is none");
+    }
+  }
+  if (o.crf < 0 || o.crf > 51) return KeyError("output.crf", "must be between 0 and 51");
+  if (o.preset.empty()) return KeyError("output.preset", "must not be empty");
+  VSIEVE_RETURN_IF_ERROR(InUnitRange("output.min_area", o.min_area, /*zero_allowed=*/true));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("output.multipart_bytes", o.multipart_bytes, int64_t{1}));
+  if (o.part_bytes < (5LL << 20)) {
+    return KeyError("output.part_bytes", "must be at least 5MiB (S3's smallest part)");
+  }
+  if (o.key.find("{video_id}") == std::string::npos) {
+    return KeyError("output.key", "must contain {video_id}, or every video gets the same key");
+  }
+  VSIEVE_RETURN_IF_ERROR(AtLeast("output.threads", o.threads, 0));
+  if (o.enabled() && !media::HaveEncoder(o.codec)) {
+    return KeyError("output.codec", "libavcodec has no video encoder named '" + o.codec + "'");
+  }
+  return Status::Ok();
+}
+
 common::Status ValidateServiceConfig(const FilterConfig& config) {
   if (config.store.url.empty()) return KeyError("store.url", "must not be empty");
   VSIEVE_RETURN_IF_ERROR(AtLeast("store.lease_seconds", config.store.lease_seconds, 1));
@@ -700,6 +775,8 @@ common::Status ValidateServiceConfig(const FilterConfig& config) {
     return KeyError("pipeline.heartbeat_seconds", "must be less than store.lease_seconds");
   }
   VSIEVE_RETURN_IF_ERROR(CheckCoreBindSpec(p.core_bind));
+  VSIEVE_RETURN_IF_ERROR(AtLeast("pipeline.encode_threads", p.encode_threads, 1));
+  VSIEVE_RETURN_IF_ERROR(ValidateOutputConfig(config));
   const auto& d = config.devices;
   if (d.list.empty()) return KeyError("devices.list", "must name at least one device");
   VSIEVE_RETURN_IF_ERROR(CheckDevices("devices.list", d.list));

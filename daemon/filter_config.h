@@ -37,6 +37,7 @@ struct PipelineConfig {
   double heartbeat_seconds = 0;  // 0 = lease_seconds / 3
   std::string log_file;          // "" = stderr; SIGHUP reopens it
   std::string core_bind;         // "" = off, "auto", or "decode=0-1;workers=2-3" (core_bind.h)
+  int encode_threads = 1;        // [output]: videos cropped, encoded and stored at once
 };
 
 // [devices]: where models run; "cpu:N" here ("cuda:N", "npu:N" are refused with a clear error
@@ -79,10 +80,32 @@ struct CacheConfig {
   int64_t max_bytes = 50LL << 30;  // "50GiB"
 };
 
+// [output]: the cropped videos (seed 001: crop the video, upload it, use it). With a `url`, each
+// row whose crop is smaller than the frame gets its crop written as a new H.264 MP4 and stored
+// under `key` (see daemon/crop_output.h).
+struct OutputConfig {
+  std::string url;         // "file:///path/" or "s3://bucket/prefix/"; "" = no destination
+  bool crop_video = true;  // write cropped videos when a url is set
+  std::string codec = "libx264";
+  int crf = 18;
+  std::string preset = "veryfast";
+  double min_area = 0.1;  // a crop keeping less of the frame than this share is refused
+  int64_t multipart_bytes = 64LL << 20;  // s3: files above this go up in parts ...
+  int64_t part_bytes = 16LL << 20;       // ... of this size (at least 5MiB)
+  // The object key: {prefix} (the url's path), {video_id}, {bucket} (the row's oss_bucket).
+  std::string key = "{prefix}{video_id}.mp4";
+  std::string
+      temp_dir;     // where files are encoded before they are stored; "" = cache.dir/output-tmp
+  int threads = 0;  // libav threads of one video's decoder and encoder; 0 = libav's choice
+
+  // Whether cropped videos are written at all: a url and crop_video.
+  bool enabled() const { return crop_video && !url.empty(); }
+};
+
 // The settings of every subcommand: the TOML sections [sampling], [limits], [models], [filter],
-// [log], [store], [pipeline], [devices], [batching], [admin], [cache] and the [[tiers]] array
-// (see etc/vsieve.example.toml). Unknown keys and out-of-range values are errors that name the
-// key. Flags are applied after the file.
+// [log], [store], [pipeline], [devices], [batching], [admin], [cache], [output] and the [[tiers]]
+// array (see etc/vsieve.example.toml). Unknown keys and out-of-range values are errors that name
+// the key. Flags are applied after the file.
 struct FilterConfig {
   models::FilterOptions options;
   std::vector<std::string> model_dirs;  // searched in order for model files
@@ -93,6 +116,7 @@ struct FilterConfig {
   BatchingConfig batching;
   AdminConfig admin;
   CacheConfig cache;
+  OutputConfig output;
   // [[tiers]]: where videos are fetched from, tried in order. Empty: rows name plain local
   // paths (LocalReader).
   std::vector<storage::TierConfig> tiers;
@@ -118,6 +142,11 @@ common::Status ValidateFilterOptions(const models::FilterOptions& options);
 // naming the key, e.g. "config key 'pipeline.workers': must be at least 1", "config key
 // 'tiers[1].endpoint': ..." (tiers are counted from 0).
 common::Status ValidateServiceConfig(const FilterConfig& config);
+
+// Range checks for [output] and pipeline.encode_threads' stage (part of ValidateServiceConfig()):
+// the url's scheme (an s3:// url needs an s3 tier), crf, min_area, part sizes, the key template
+// (it must hold {video_id}) and, when cropped videos are enabled, that the encoder exists.
+common::Status ValidateOutputConfig(const FilterConfig& config);
 
 // Fills config->options.models from config->model_dirs.
 void ResolveModels(FilterConfig* config);

@@ -127,6 +127,11 @@ common::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions opt
       });
   if (!pool.ok()) return pool.status();
   pipeline->pool_ = std::move(pool).value();
+  if (pipeline->options_.config.output.enabled()) {
+    auto output = CropOutput::Create(pipeline->options_.config, pipeline->options_.owner);
+    if (!output.ok()) return output.status();
+    pipeline->crop_output_ = std::move(output).value();
+  }
   return pipeline;
 }
 
@@ -141,6 +146,7 @@ Pipeline::Pipeline(PipelineOptions options, storage::TableStore* store, Pipeline
       // Decoded frames are the big items: hold no more than one ready video per worker.
       analyze_queue_(AtLeast1(
           std::min(options_.config.pipeline.queue_depth, options_.config.pipeline.workers))),
+      encode_queue_(AtLeast1(options_.config.pipeline.queue_depth)),
       write_queue_(AtLeast1(options_.config.pipeline.queue_depth)) {
   if (hooks_.reader == nullptr) hooks_.reader = std::make_shared<storage::LocalReader>();
 }
@@ -176,6 +182,10 @@ PipelineSnapshot Pipeline::Snapshot() const {
                           {"decode", static_cast<int64_t>(decode_queue_.size())},
                           {"analyze", static_cast<int64_t>(analyze_queue_.size())},
                           {"write", static_cast<int64_t>(write_queue_.size())}};
+  if (crop_output_ != nullptr) {
+    snapshot.queue_depth["encode"] = static_cast<int64_t>(encode_queue_.size());
+    snapshot.queue_capacity["encode"] = static_cast<int64_t>(encode_queue_.capacity());
+  }
   snapshot.queue_capacity = {{"fetch", static_cast<int64_t>(fetch_queue_.capacity())},
                              {"decode", static_cast<int64_t>(decode_queue_.capacity())},
                              {"analyze", static_cast<int64_t>(analyze_queue_.capacity())},
@@ -245,6 +255,7 @@ common::Status Pipeline::Run() {
   fetchers_left_ = AtLeast1(config.download_threads);
   decoders_left_ = AtLeast1(config.decode_threads);
   workers_left_ = AtLeast1(config.workers);
+  encoders_left_ = AtLeast1(config.encode_threads);
 
   Tick();  // ready: the store answered, the models are loaded, nothing is claimed yet
   std::vector<std::thread> stages;
@@ -258,6 +269,11 @@ common::Status Pipeline::Run() {
   for (int i = 0; i < AtLeast1(config.workers); ++i) {
     stages.emplace_back([this, i] { WorkLoop(i); });
   }
+  if (crop_output_ != nullptr) {
+    for (int i = 0; i < AtLeast1(config.encode_threads); ++i) {
+      stages.emplace_back([this, i] { EncodeLoop(i); });
+    }
+  }
   stages.emplace_back([this] { WriteLoop(); });
   std::thread heartbeat([this] { HeartbeatLoop(); });
 
@@ -269,6 +285,7 @@ common::Status Pipeline::Run() {
     const std::pair<const char*, size_t> depths[] = {{"fetch", fetch_queue_.size()},
                                                      {"decode", decode_queue_.size()},
                                                      {"analyze", analyze_queue_.size()},
+                                                     {"encode", encode_queue_.size()},
                                                      {"write", write_queue_.size()}};
     for (const auto& [name, depth] : depths) {
       peak_depth[name] = std::max(peak_depth[name], static_cast<int64_t>(depth));
@@ -340,8 +357,10 @@ common::Status Pipeline::Run() {
 void Pipeline::ClaimLoop() {
   common::NameThisThread("claimer", 0);
   const PipelineConfig& config = options_.config.pipeline;
-  const int max_in_flight = AtLeast1(config.queue_depth) * 4 + AtLeast1(config.download_threads) +
-                            AtLeast1(config.decode_threads) + AtLeast1(config.workers);
+  const int max_in_flight = AtLeast1(config.queue_depth) * (crop_output_ != nullptr ? 5 : 4) +
+                            AtLeast1(config.download_threads) + AtLeast1(config.decode_threads) +
+                            AtLeast1(config.workers) +
+                            (crop_output_ != nullptr ? AtLeast1(config.encode_threads) : 0);
   const auto reclaim_every = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::max(1.0, lease_seconds_ / 2.0)));
   auto next_reclaim = Clock::now();
@@ -471,7 +490,8 @@ void Pipeline::DecodeLoop(int index) {
       options.limits.open_deadline_s = std::min(options.limits.open_deadline_s, remaining);
       models::SampledVideo video = hooks_.sample ? hooks_.sample(item->local_path, options)
                                                  : models::SampleVideo(item->local_path, options);
-      item->pin.reset();  // decoded: the cache may evict the file now
+      // Decoded: the cache may evict the file now, unless the encode stage reads it again.
+      if (crop_output_ == nullptr) item->pin.reset();
       for (const auto& [stage, ms] : video.stage_ms) item->stage_ms[stage] = ms;
       span.AddArg("frames", static_cast<int64_t>(video.frames.size()));
       if (!video.status.ok()) {
@@ -521,10 +541,42 @@ void Pipeline::WorkLoop(int index) {
         }
       }
     }
+    if (crop_output_ != nullptr) {
+      if (!encode_queue_.Push(item)) break;
+      continue;
+    }
     item->queued_for_write = Clock::now();
     if (!write_queue_.Push(item)) break;
   }
-  if (workers_left_.fetch_sub(1) == 1) write_queue_.Close();
+  if (workers_left_.fetch_sub(1) == 1) {
+    (crop_output_ != nullptr ? encode_queue_ : write_queue_).Close();
+  }
+}
+
+void Pipeline::EncodeLoop(int index) {
+  common::NameThisThread("encode-" + std::to_string(index), 2500 + index);
+  while (std::unique_ptr<Item> item = encode_queue_.Pop()) {
+    if (Abandoning()) item->abandoned = true;
+    const double remaining = SecondsUntil(item->deadline);
+    if (!item->Skip() && remaining <= 0) {
+      Finish(item.get(), Status(ErrorCode::kTimeout, "per-video deadline passed"), "encode");
+    } else if (!item->Skip()) {
+      common::TraceVideoScope trace_video(item->flight->lease.row.video_id);
+      const storage::InputRow& row = item->flight->lease.row;
+      // abandon_ cancels the encode once the grace of a stop is over.
+      Status produced = crop_output_->Produce(row.video_id, row.oss_bucket, item->local_path,
+                                              &item->info, &item->stage_ms, remaining, &abandon_);
+      if (Abandoning()) {
+        item->abandoned = true;  // released by the writer, not failed
+      } else if (!produced.ok()) {
+        Finish(item.get(), produced, produced.stage().empty() ? "encode" : "upload");
+      }
+    }
+    item->pin.reset();  // encoded: the cache may evict the file now
+    item->queued_for_write = Clock::now();
+    if (!write_queue_.Push(item)) break;
+  }
+  if (encoders_left_.fetch_sub(1) == 1) write_queue_.Close();
 }
 
 std::string Pipeline::BuildRow(Item& item) {

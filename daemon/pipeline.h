@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "daemon/core_bind.h"
+#include "daemon/crop_output.h"
 #include "daemon/filter_config.h"
 #include "daemon/stage_csv.h"
 #include "models/instance_pool.h"
@@ -54,14 +55,15 @@ struct PipelineHooks {
 // A point-in-time view of the pipeline for logs, `status` and metrics. A copy.
 struct PipelineSnapshot {
   int64_t claimed = 0;
-  int64_t done = 0;                              // rows written as succeeded
-  int64_t failed = 0;                            // rows written as failed
-  int64_t retried = 0;                           // rows put back with a retry delay
-  int64_t released = 0;                          // rows given back unfinished at shutdown
-  int64_t lost_leases = 0;                       // results dropped because the lease was lost
-  int64_t in_flight = 0;                         // claimed and not yet written, retried or released
-  std::map<std::string, int64_t> queue_depth;    // "fetch", "decode", "analyze", "write"
-  std::map<std::string, double> stage_ms_total;  // "fetch", "decode", "regions", "heads", "write"
+  int64_t done = 0;                            // rows written as succeeded
+  int64_t failed = 0;                          // rows written as failed
+  int64_t retried = 0;                         // rows put back with a retry delay
+  int64_t released = 0;                        // rows given back unfinished at shutdown
+  int64_t lost_leases = 0;                     // results dropped because the lease was lost
+  int64_t in_flight = 0;                       // claimed and not yet written, retried or released
+  std::map<std::string, int64_t> queue_depth;  // "fetch", "decode", "analyze", ["encode"], "write"
+  std::map<std::string, double> stage_ms_total;  // "fetch", "decode", "regions", "heads",
+                                                 // ["encode", "upload"], "write"
   std::vector<models::DeviceCounters> devices;
   double elapsed_s = 0;
   bool stopping = false;
@@ -76,6 +78,15 @@ struct PipelineSnapshot {
 //   claimer --> fetch pool --> [queue] --> decode threads --> [queue] --> workers (each borrows
 //   an exclusive VideoFilter from an InstancePool) --> [queue] --> writer (CompleteMany batches)
 //
+// and, with [output] enabled, an encode stage between the workers and the writer: a bounded
+// queue and [pipeline] encode_threads threads that write and store each row's cropped video
+// (CropOutput), so encoding never holds a worker or a model instance. The fetched file stays
+// pinned in the cache until its video is encoded. A failed upload is retryable like a fetch
+// (back to pending with backoff, then an UPLOAD_FAILED row); the row commits only after the
+// object is stored, so a kill -9 mid-encode or mid-upload leaves the row running (its lease
+// expires or the owner reclaims it at restart) and no partial object. After the grace of a
+// stop, a running encode is cancelled and its lease released.
+//
 // plus a heartbeat thread that extends every in-flight lease each heartbeat_seconds, independent
 // of analysis work; a lease found lost marks its video, whose result is then dropped. Failures
 // of a video are rows (failed + error code), except retryable ones (FETCH_FAILED, ...), which go
@@ -84,14 +95,17 @@ struct PipelineSnapshot {
 //
 // Each result row is BuildOutputRow() with the lease's attempts, start (claim) and end (row
 // built) times, the borrowed instance's device, the config hash and stage_ms for fetch, decode,
-// regions, heads and write (the time the finished video waited for the writer). A video past
+// regions, heads, encode and upload (with [output]) and write (the time the finished video
+// waited for the writer). A video past
 // video_deadline_seconds (fetch to result; the decode deadline is cut to what is left) is a
 // TIMEOUT row. Every written row is also counted in the process's metrics, with its stage
 // times (daemon/daemon_metrics.h).
 //
-// Profiling: each thread is named (claimer, fetch-N, decode-N, worker-N, writer, heartbeat)
+// Profiling: each thread is named (claimer, fetch-N, decode-N, worker-N, encode-N, writer,
+// heartbeat)
 // and, when a common::TraceRecorder is installed, records spans: claim, fetch, decode, borrow
-// (waiting for an instance), analyze (with the filter's regions and heads inside), write (one
+// (waiting for an instance), analyze (with the filter's regions and heads inside), encode and
+// upload, write (one
 // per batch) and heartbeat. With [pipeline] core_bind the fetch, decode and worker pools are
 // pinned to their CPUs (core_bind.h) and each row's device_info carries "cpus" (the analysis
 // worker's) and "decode_cpus"; device_info.worker is the analysis worker's index.
@@ -101,7 +115,8 @@ struct PipelineSnapshot {
 class Pipeline {
  public:
   // Loads `instances` filters per configured device. Errors: kInvalidArgument (bad device or
-  // settings, a core_bind CPU this process may not use), kModelFailed (a model does not load).
+  // settings, a core_bind CPU this process may not use, an [output] destination that cannot be
+  // set up), kModelFailed (a model does not load).
   static common::StatusOr<std::unique_ptr<Pipeline>> Create(PipelineOptions options,
                                                             storage::TableStore* store,
                                                             PipelineHooks hooks = {});
@@ -136,6 +151,7 @@ class Pipeline {
   void FetchLoop(int index);
   void DecodeLoop(int index);
   void WorkLoop(int index);
+  void EncodeLoop(int index);
   void WriteLoop();
   void HeartbeatLoop();
 
@@ -160,10 +176,13 @@ class Pipeline {
   queue::BoundedQueue<Item> fetch_queue_;
   queue::BoundedQueue<Item> decode_queue_;
   queue::BoundedQueue<Item> analyze_queue_;
+  queue::BoundedQueue<Item> encode_queue_;  // used only with crop_output_
   queue::BoundedQueue<Item> write_queue_;
+  std::unique_ptr<CropOutput> crop_output_;  // null: [output] is off
   std::atomic<int> fetchers_left_{0};
   std::atomic<int> decoders_left_{0};
   std::atomic<int> workers_left_{0};
+  std::atomic<int> encoders_left_{0};
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;  // stop requests, writer done, heartbeat/claimer sleeps

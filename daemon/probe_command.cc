@@ -1,6 +1,7 @@
 #include "daemon/probe_command.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +15,7 @@
 
 #include "common/stopwatch.h"
 #include "common/trace.h"
+#include "daemon/crop_output.h"
 #include "daemon/device_runtime.h"
 #include "daemon/reader_factory.h"
 #include "daemon/result_row.h"
@@ -41,7 +43,7 @@ struct ProbedRow {
 ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
                    const models::FilterOptions& options, storage::Reader* reader, bool tiers,
                    const std::string& config_hash, int jobs, int worker, bool pretty,
-                   StageCsvWriter* stage_csv) {
+                   StageCsvWriter* stage_csv, CropOutput* crop_output) {
   common::TraceVideoScope trace_video(input);
   RowOutcome outcome;
   outcome.start_time = std::chrono::system_clock::now();
@@ -65,6 +67,13 @@ ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
     outcome.status = report.status;
     outcome.info = std::move(report.info);
     for (const auto& [stage, ms] : report.stage_ms) outcome.stage_ms[stage] = ms;
+    if (outcome.status.ok() && crop_output != nullptr) {
+      span.reset();  // Produce() records its own encode and upload spans
+      const std::string name = std::filesystem::path(ref->key).stem().string();
+      outcome.status =
+          crop_output->Produce(name.empty() ? "video" : name, ref->bucket, fetched->local_path,
+                               &outcome.info, &outcome.stage_ms, options.limits.decode_deadline_s);
+    }
   }
   span.reset();
   outcome.end_time = std::chrono::system_clock::now();
@@ -89,7 +98,31 @@ ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
 
 }  // namespace
 
-int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream& out) {
+int RunProbe(const ProbeOptions& probe, const FilterConfig& given, std::ostream& out) {
+  FilterConfig config = given;
+  if (!probe.output_dir.empty()) {
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::absolute(probe.output_dir, ec);
+    std::string path = dir.lexically_normal().string();
+    if (path.empty() || path.back() != '/') path += '/';
+    config.output.url = "file://" + path;
+    config.output.crop_video = true;
+  }
+  std::unique_ptr<CropOutput> crop_output;
+  if (config.output.enabled()) {
+    if (config.output.temp_dir.empty()) {
+      config.output.temp_dir =
+          (std::filesystem::temp_directory_path() / "vsieve-probe-output").string();
+    }
+    common::Status valid = ValidateOutputConfig(config);
+    auto created = valid.ok() ? CropOutput::Create(config, "probe-" + std::to_string(::getpid()))
+                              : common::StatusOr<std::unique_ptr<CropOutput>>(valid);
+    if (!created.ok()) {
+      spdlog::error("cannot set up the cropped-video output: {}", created.status().message());
+      return 2;
+    }
+    crop_output = std::move(created).value();
+  }
   const int total = static_cast<int>(probe.inputs.size());
   const int jobs = std::max(1, std::min(probe.jobs, total));
   const std::string config_hash = ConfigHash(config.options);
@@ -175,8 +208,9 @@ int RunProbe(const ProbeOptions& probe, const FilterConfig& config, std::ostream
       common::NameThisThread("probe-" + std::to_string(w), w);
       for (int k = next.fetch_add(1); k < total; k = next.fetch_add(1)) {
         const int i = order[k];
-        ProbedRow row = ProbeOne(probe.inputs[i], filters[w].get(), config.options, reader->get(),
-                                 tiers, config_hash, jobs, w, probe.pretty, stage_csv.get());
+        ProbedRow row =
+            ProbeOne(probe.inputs[i], filters[w].get(), config.options, reader->get(), tiers,
+                     config_hash, jobs, w, probe.pretty, stage_csv.get(), crop_output.get());
         if (!row.ok) failed.fetch_add(1);
         {
           std::lock_guard lock(mutex);

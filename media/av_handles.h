@@ -81,4 +81,8 @@ class Dictionary {
   AVDictionary* dict_ = nullptr;
 };
 
+// Clockwise degrees (0, 90, 180 or 270) the player turns the stream's picture for display, from
+// its display matrix side data or its "rotate" tag, as ffmpeg's autorotate reads them. Pure.
+int ReadRotation(const AVStream* st);
+
 }  // namespace vsieve::media

@@ -91,22 +91,6 @@ struct Deadline {
   static int Interrupt(void* opaque) { return static_cast<const Deadline*>(opaque)->Expired(); }
 };
 
-// Clockwise degrees applied for display (0/90/180/270), as ffmpeg's autorotate reads them.
-int ReadRotation(const AVStream* st) {
-  double theta = 0.0;
-  size_t size = 0;
-  const uint8_t* matrix = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
-  if (matrix != nullptr && size >= 9 * sizeof(int32_t)) {
-    theta = -av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
-  } else if (const AVDictionaryEntry* tag = av_dict_get(st->metadata, "rotate", nullptr, 0)) {
-    theta = std::strtod(tag->value, nullptr);
-  }
-  if (!std::isfinite(theta)) return 0;
-  theta -= 360.0 * std::floor(theta / 360.0 + 0.9 / 360.0);
-  const int quarter = static_cast<int>(std::lround(theta / 90.0)) % 4;
-  return quarter * 90;
-}
-
 bool ValidRational(AVRational r) { return r.num > 0 && r.den > 0; }
 
 Status CheckDimensions(int width, int height, const DecodeLimits& limits) {
@@ -669,6 +653,21 @@ bool LibavVideoDecoder::Convert(const AVFrame* frame, int64_t pts, Frame* out) {
 }
 
 }  // namespace
+
+int ReadRotation(const AVStream* st) {
+  double theta = 0.0;
+  size_t size = 0;
+  const uint8_t* matrix = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  if (matrix != nullptr && size >= 9 * sizeof(int32_t)) {
+    theta = -av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
+  } else if (const AVDictionaryEntry* tag = av_dict_get(st->metadata, "rotate", nullptr, 0)) {
+    theta = std::strtod(tag->value, nullptr);
+  }
+  if (!std::isfinite(theta)) return 0;
+  theta -= 360.0 * std::floor(theta / 360.0 + 0.9 / 360.0);
+  const int quarter = static_cast<int>(std::lround(theta / 90.0)) % 4;
+  return quarter * 90;
+}
 
 StatusOr<std::unique_ptr<VideoDecoder>> VideoDecoder::Open(const std::string& path,
                                                            const DecodeLimits& limits) {

@@ -91,6 +91,27 @@ struct DownloadResult {
   int restarts = 0;  // times the sink was emptied because the object changed or Range was ignored
 };
 
+// A request with a body (or none) for the upload path: PUT, POST or DELETE.
+struct SendRequest {
+  std::string method = "PUT";
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value" lines
+  // The body: `body_file` from `body_offset` for `body_length` bytes when a file is named,
+  // else `body`.
+  std::string body;
+  std::string body_file;
+  int64_t body_offset = 0;
+  int64_t body_length = 0;
+};
+
+// The answer to a SendRequest.
+struct SendResponse {
+  long status = 0;
+  std::string etag;  // quotes included; "" when none
+  std::string body;  // the first 16 KiB
+  int attempts = 0;
+};
+
 // HTTP GET/HEAD over libcurl with the project's rules for remote tiers: retries by RetryPolicy
 // (AWS standard: full jitter, per-endpoint budget, Retry-After), resume with Range from
 // sink->written() guarded by If-Match, and every outcome classified:
@@ -126,6 +147,13 @@ class HttpClient {
   // known, a HEAD comes first so the resume can be guarded by If-Match.
   common::StatusOr<DownloadResult> Download(const DownloadRequest& request, DownloadSink* sink);
 
+  // Sends `request` (its body re-read from the start on every attempt) with the same retries as
+  // a GET: transport errors and 408/429/5xx/S3 throttling codes are retried by the policy;
+  // 404 -> kObjectNotFound, 401/403 -> kObjectForbidden, other statuses >= 300 -> kFetchFailed
+  // (not retryable); a body file that cannot be read -> kInternal. The caller maps the codes to
+  // its own. Blocks for the transfers and the retry delays.
+  common::StatusOr<SendResponse> Send(const SendRequest& request);
+
   const HttpClientOptions& options() const { return options_; }
   const RetryPolicy& retry() const { return *retry_; }
 
@@ -138,6 +166,7 @@ class HttpClient {
   common::Status Configure(CURL* curl, const std::string& url, CurlHeaders* headers,
                            Transfer* transfer, char* error_buffer) const;
   Attempt HeadOnce(const std::string& url, ObjectHead* head);
+  Attempt SendOnce(const SendRequest& request, SendResponse* response);
   Attempt GetOnce(const std::string& url, DownloadSink* sink, int64_t offset,
                   const std::string& if_match, Transfer* transfer);
   void Record(const Attempt& attempt, int64_t body_bytes) const;

@@ -29,7 +29,8 @@ TEST(StatusTest, ErrorCodeNamesRoundTrip) {
         ErrorCode::kTruncated, ErrorCode::kDecodeErrorsExceeded, ErrorCode::kUnsupportedCodec,
         ErrorCode::kDimensionsExceedLimit, ErrorCode::kObjectNotFound, ErrorCode::kObjectForbidden,
         ErrorCode::kFetchFailed, ErrorCode::kContentMismatch, ErrorCode::kTimeout,
-        ErrorCode::kModelFailed, ErrorCode::kAttemptsExhausted}) {
+        ErrorCode::kModelFailed, ErrorCode::kAttemptsExhausted, ErrorCode::kEncodeFailed,
+        ErrorCode::kUploadFailed}) {
     ErrorCode parsed = ErrorCode::kOk;
     ASSERT_TRUE(ParseErrorCode(ErrorCodeName(code), &parsed)) << ErrorCodeName(code);
     EXPECT_EQ(parsed, code);

@@ -129,6 +129,40 @@ TEST(FilterConfigTest, TheExampleConfigLoadsWithDefaults) {
   EXPECT_EQ(config.devices.isolate, defaults.devices.isolate);
   EXPECT_EQ(config.batching.max_batch, defaults.batching.max_batch);
   EXPECT_DOUBLE_EQ(config.batching.max_delay_ms, defaults.batching.max_delay_ms);
+  EXPECT_EQ(config.output.url, defaults.output.url);
+  EXPECT_EQ(config.output.crf, defaults.output.crf);
+  EXPECT_EQ(config.output.preset, defaults.output.preset);
+  EXPECT_EQ(config.output.key, defaults.output.key);
+  EXPECT_EQ(config.output.multipart_bytes, defaults.output.multipart_bytes);
+  EXPECT_EQ(config.output.part_bytes, defaults.output.part_bytes);
+  EXPECT_DOUBLE_EQ(config.output.min_area, defaults.output.min_area);
+  EXPECT_EQ(config.pipeline.encode_threads, defaults.pipeline.encode_threads);
+}
+
+TEST(FilterConfigTest, ReadsAndChecksTheOutputSection) {
+  FilterConfig config;
+  ASSERT_TRUE(LoadText("[pipeline]\nencode_threads = 3\n[output]\nurl = \"file:///data/crops/\"\n"
+                       "crf = 20\npreset = \"fast\"\nmin_area = 0.2\nmultipart_bytes = \"8MiB\"\n"
+                       "part_bytes = \"5MiB\"\nkey = \"{prefix}{bucket}/{video_id}.mp4\"\n",
+                       &config)
+                  .ok());
+  EXPECT_TRUE(config.output.enabled());
+  EXPECT_EQ(config.output.url, "file:///data/crops/");
+  EXPECT_EQ(config.output.crf, 20);
+  EXPECT_EQ(config.output.preset, "fast");
+  EXPECT_DOUBLE_EQ(config.output.min_area, 0.2);
+  EXPECT_EQ(config.output.multipart_bytes, 8 << 20);
+  EXPECT_EQ(config.output.part_bytes, 5 << 20);
+  EXPECT_EQ(config.pipeline.encode_threads, 3);
+  EXPECT_TRUE(RejectedWith("[output]\ncrff = 1\n", "output.crff"));
+  EXPECT_TRUE(RejectedWith("[output]\ncrf = 60\n", "output.crf"));
+  EXPECT_TRUE(RejectedWith("[output]\nmin_area = 2\n", "output.min_area"));
+  EXPECT_TRUE(RejectedWith("[output]\npart_bytes = \"1MiB\"\n", "output.part_bytes"));
+  EXPECT_TRUE(RejectedWith("[output]\nkey = \"same.mp4\"\n", "output.key"));
+  EXPECT_TRUE(RejectedWith("[output]\nurl = \"http://x/\"\n", "output.url"));
+  EXPECT_TRUE(RejectedWith("[output]\nurl = \"s3://b/p/\"\n", "output.url"));  // no s3 tier
+  EXPECT_TRUE(RejectedWith("[output]\nurl = \"file:///x/\"\ncodec = \"nope\"\n", "output.codec"));
+  EXPECT_TRUE(RejectedWith("[pipeline]\nencode_threads = 0\n", "pipeline.encode_threads"));
 }
 
 // The commented-out [[detectors]] and [[heads]] examples ("#key = ..." lines, no space after the

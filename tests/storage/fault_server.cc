@@ -209,6 +209,7 @@ void FaultServer::Serve(int fd) {
     request.method = line.substr(0, sp1);
     std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     request.path = target.substr(0, target.find('?'));
+    if (target.find('?') != std::string::npos) request.query = target.substr(target.find('?') + 1);
     size_t pos = line_end + 2;
     while (pos < end) {
       const size_t next = buffer.find("\r\n", pos);
@@ -218,6 +219,15 @@ void FaultServer::Serve(int fd) {
         request.headers[Lower(Trim(header.substr(0, colon)))] = Trim(header.substr(colon + 1));
       }
       pos = next + 2;
+    }
+    // A request body (an upload) is read before the answer, as a real server does.
+    const std::string length_text = request.Header("content-length");
+    const size_t length = length_text.empty() ? 0 : std::stoul(length_text);
+    request.body = buffer.substr(end + 4);
+    while (request.body.size() < length) {
+      const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) break;
+      request.body.append(chunk, static_cast<size_t>(n));
     }
     {
       std::lock_guard lock(mutex_);

@@ -17,7 +17,9 @@ namespace vsieve::testing {
 struct RecordedRequest {
   std::string method;
   std::string path;                            // as sent (percent-encoded), without the query
+  std::string query;                           // after '?', as sent; "" when none
   std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;                            // the Content-Length bytes that followed
   std::chrono::steady_clock::time_point time;  // when the request was read
 
   // The header's value, "" when absent.
