@@ -19,6 +19,7 @@ using common::StatusOr;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kForEachBatch = 512;
+constexpr size_t kImportBatch = 1000;  // rows per INSERT statement
 
 // Versioned migrations, applied in order inside one transaction under an advisory lock. Never
 // edit one that has shipped: add the next version.
@@ -374,19 +375,31 @@ StatusOr<ImportResult> PostgresTableStore::Import(const std::vector<InputRow>& r
   VSIEVE_RETURN_IF_ERROR(WithRetryLocked([&]() -> Status {
     result = ImportResult();
     return TransactionLocked([&]() -> Status {
-      for (const InputRow& row : rows) {
-        VSIEVE_ASSIGN_OR_RETURN(
-            PgResult insert,
-            ExecLocked("INSERT INTO vsieve_rows (table_name, video_id, oss_bucket, video_path, "
-                       "video_tag, info_json) VALUES ($1, $2, $3, $4, $5, $6) "
-                       "ON CONFLICT (table_name, video_id) DO NOTHING",
-                       {row.table, row.video_id, row.oss_bucket, row.video_path, row.video_tag,
-                        row.info_json.empty() ? std::string("{}") : row.info_json}));
-        if (insert.Affected() > 0) {
-          ++result.inserted;
-        } else {
-          ++result.unchanged;
+      // Multi-row INSERTs of kImportBatch rows (6 parameters each): one round trip per batch.
+      for (size_t first = 0; first < rows.size(); first += kImportBatch) {
+        const size_t last = std::min(rows.size(), first + kImportBatch);
+        std::string sql =
+            "INSERT INTO vsieve_rows (table_name, video_id, oss_bucket, video_path, video_tag, "
+            "info_json) VALUES ";
+        std::vector<std::string> params;
+        params.reserve((last - first) * 6);
+        for (size_t i = first; i < last; ++i) {
+          const InputRow& row = rows[i];
+          const size_t base = params.size();
+          sql += (i == first ? "(" : ", (");
+          for (size_t k = 1; k <= 6; ++k) {
+            sql += (k == 1 ? "$" : ", $") + std::to_string(base + k);
+          }
+          sql += ")";
+          params.insert(params.end(),
+                        {row.table, row.video_id, row.oss_bucket, row.video_path, row.video_tag,
+                         row.info_json.empty() ? std::string("{}") : row.info_json});
         }
+        // A (table, video_id) given twice in one import counts once, as row-by-row inserts do.
+        sql += " ON CONFLICT (table_name, video_id) DO NOTHING";
+        VSIEVE_ASSIGN_OR_RETURN(PgResult insert, ExecLocked(sql, params));
+        result.inserted += insert.Affected();
+        result.unchanged += static_cast<int>(last - first) - insert.Affected();
       }
       return Status::Ok();
     });
