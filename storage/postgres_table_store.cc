@@ -81,7 +81,7 @@ constexpr int kSchemaVersion = 1;
 constexpr const char* kRecordColumns =
     "r.id, r.table_name, r.video_id, r.oss_bucket, r.video_path, r.video_tag, r.info_json, "
     "r.state, r.attempts, r.last_error_code, r.last_error_message, r.lease_owner, "
-    "to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+    "to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
     "s.result_json";
 
 RowRecord ReadRecord(const PgResult& result, int i) {
@@ -257,6 +257,11 @@ StatusOr<PgResult> PostgresTableStore::ExecLocked(const std::string& sql,
       PQstatus(conn_.get()) != CONNECTION_OK || (state != nullptr && TransientSqlState(state));
   std::string message = Trim(PQerrorMessage(conn_.get()));
   if (message.empty()) message = "no result";
+  if (state != nullptr && std::string(state) == "25006") {
+    // A read-only server answered a write: after a failover this connection leads to a standby.
+    // Drop it, so the retry connects again and target_session_attrs finds the new primary.
+    conn_ = PgConnection();
+  }
   return Status(
       ErrorCode::kInternal,
       "postgres" + (state != nullptr ? " " + std::string(state) : std::string()) + ": " + message,
