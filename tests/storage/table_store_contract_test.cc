@@ -740,6 +740,54 @@ TEST_F(PostgresTableStoreTest, ReconnectsWhenItsBackendIsTerminated) {
   EXPECT_EQ((*opened)->reconnects(), 1);
 }
 
+// Failover: a primary and its streaming standby behind one multi-host URL with
+// target_session_attrs=read-write. The primary crashes, the standby is promoted, and the store
+// carries on with the leases it holds.
+TEST(PostgresFailoverTest, LeasesSurviveAFailoverToThePromotedStandby) {
+  std::string why;
+  auto primary = testing::PostgresServer::Start(&why);
+  if (primary == nullptr) GTEST_SKIP() << why;
+  const std::string db_url = primary->CreateDatabase(&why);
+  ASSERT_FALSE(db_url.empty()) << why;
+  const std::string db = db_url.substr(db_url.rfind('/') + 1);
+  auto standby = testing::PostgresServer::StartStandby(*primary, &why);
+  ASSERT_NE(standby, nullptr) << why;
+  const std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(primary->port()) +
+                          ",127.0.0.1:" + std::to_string(standby->port()) + "/" + db +
+                          "?target_session_attrs=read-write";
+  auto opened = PostgresTableStore::Open(url);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  PostgresTableStore& store = **opened;
+  std::vector<InputRow> rows;
+  for (int i = 0; i < 10; ++i) rows.push_back(Row("f" + std::to_string(i)));
+  ASSERT_TRUE(store.Import(rows).ok());
+  auto leases = store.Claim("w", {}, 5, 60);
+  ASSERT_TRUE(leases.ok());
+  ASSERT_EQ(leases->size(), 5U);
+  // Asynchronous replication: wait until the standby has replayed the claims.
+  const std::string lsn = testing::PostgresServer::Query(db_url, "SELECT pg_current_wal_lsn()");
+  bool caught_up = false;
+  for (int i = 0; i < 200 && !caught_up; ++i) {
+    caught_up = testing::PostgresServer::Query(
+                    standby->Url(db), "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'") == "t";
+    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(caught_up);
+  ASSERT_TRUE(primary->Stop("immediate", &why)) << why;
+  ASSERT_TRUE(standby->Promote(&why)) << why;
+  std::vector<TableStore::Completion> done;
+  for (const Lease& lease : *leases) done.push_back({lease, "{}", true, "", ""});
+  auto written = store.CompleteMany(done);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(*written, std::vector<bool>(5, true));
+  EXPECT_GE(store.reconnects(), 1);
+  auto stats = store.Stats("");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->by_state["done"], 5);
+  EXPECT_EQ(stats->by_state["pending"], 5);
+  EXPECT_EQ(testing::PostgresServer::Query(standby->Url(db), "SELECT pg_is_in_recovery()"), "f");
+}
+
 TEST(RowStateTest, NamesRoundTrip) {
   for (RowState state :
        {RowState::kPending, RowState::kRunning, RowState::kDone, RowState::kFailed}) {

@@ -66,24 +66,7 @@ std::unique_ptr<PostgresServer> PostgresServer::Start(std::string* why_not) {
     *why_not = "no PostgreSQL server programs (initdb, pg_ctl); install the postgresql package";
     return nullptr;
   }
-  // Not under a TempDir: the folder must be reachable by the postgres user.
-  std::string templ = (std::filesystem::temp_directory_path() / "vsieve-pg-XXXXXX").string();
-  if (::mkdtemp(templ.data()) == nullptr) {
-    *why_not = "mkdtemp failed";
-    return nullptr;
-  }
-  server->dir_ = templ;
-  if (::geteuid() == 0) {
-    const passwd* postgres = ::getpwnam("postgres");
-    if (postgres == nullptr) {
-      *why_not = "running as root and there is no postgres user to run the server as";
-      return nullptr;
-    }
-    if (::chown(server->dir_.c_str(), postgres->pw_uid, postgres->pw_gid) != 0) {
-      *why_not = "cannot chown " + server->dir_;
-      return nullptr;
-    }
-  }
+  if (!server->MakeDir(why_not)) return nullptr;
   std::string output;
   if (!server->RunServerProgram("initdb",
                                 {"-D", server->dir_ + "/data", "-A", "trust", "-U", "postgres",
@@ -96,6 +79,71 @@ std::unique_ptr<PostgresServer> PostgresServer::Start(std::string* why_not) {
     if (server->StartOnPort(why_not)) return server;
   }
   return nullptr;
+}
+
+bool PostgresServer::MakeDir(std::string* why) {
+  // Not under a TempDir: the folder must be reachable by the postgres user.
+  std::string templ = (std::filesystem::temp_directory_path() / "vsieve-pg-XXXXXX").string();
+  if (::mkdtemp(templ.data()) == nullptr) {
+    *why = "mkdtemp failed";
+    return false;
+  }
+  dir_ = templ;
+  if (::geteuid() == 0) {
+    const passwd* postgres = ::getpwnam("postgres");
+    if (postgres == nullptr) {
+      *why = "running as root and there is no postgres user to run the server as";
+      return false;
+    }
+    if (::chown(dir_.c_str(), postgres->pw_uid, postgres->pw_gid) != 0) {
+      *why = "cannot chown " + dir_;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::unique_ptr<PostgresServer> PostgresServer::StartStandby(const PostgresServer& primary,
+                                                             std::string* why_not) {
+  std::unique_ptr<PostgresServer> standby(new PostgresServer());
+  standby->bindir_ = primary.bindir_;
+  if (!standby->MakeDir(why_not)) return nullptr;
+  std::string output;
+  if (!standby->RunServerProgram(
+          "pg_basebackup",
+          {"-h", "127.0.0.1", "-p", std::to_string(primary.port_), "-U", "postgres", "-D",
+           standby->dir_ + "/data", "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"},
+          &output)) {
+    *why_not = "pg_basebackup failed: " + output;
+    return nullptr;
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (standby->StartOnPort(why_not)) return standby;
+  }
+  return nullptr;
+}
+
+bool PostgresServer::Stop(const std::string& mode, std::string* why) {
+  std::string output;
+  if (!RunServerProgram("pg_ctl", {"-D", dir_ + "/data", "-m", mode, "-w", "stop"}, &output)) {
+    *why = "pg_ctl stop failed: " + output;
+    return false;
+  }
+  running_ = false;
+  return true;
+}
+
+bool PostgresServer::Promote(std::string* why) {
+  std::string output;
+  if (!RunServerProgram("pg_ctl", {"-D", dir_ + "/data", "-w", "-t", "60", "promote"}, &output)) {
+    *why = "pg_ctl promote failed: " + output;
+    return false;
+  }
+  return true;
+}
+
+std::string PostgresServer::Url(const std::string& database) const {
+  return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + database;
 }
 
 PostgresServer* PostgresServer::Shared(std::string* why_not) {

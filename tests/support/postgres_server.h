@@ -18,6 +18,12 @@ class PostgresServer {
   // Null with `why_not` set when the server programs are absent or the server does not start
   // (the caller skips).
   static std::unique_ptr<PostgresServer> Start(std::string* why_not);
+  // Creates the folder (owned by postgres when we are root); false with `why` on failure.
+  bool MakeDir(std::string* why);
+  // A streaming standby of `primary` (pg_basebackup -R), started on its own port. Null with
+  // `why_not` set on failure.
+  static std::unique_ptr<PostgresServer> StartStandby(const PostgresServer& primary,
+                                                      std::string* why_not);
   // One server for the whole test program, started on first use and stopped at exit.
   static PostgresServer* Shared(std::string* why_not);
   ~PostgresServer();
@@ -30,6 +36,12 @@ class PostgresServer {
   // `pg_ctl restart -m MODE` ("immediate" crashes the server the way a power cut of the
   // process would; "fast" is a clean restart). Returns false with `why` set on failure.
   bool Restart(const std::string& mode, std::string* why);
+  // `pg_ctl stop -m MODE`; false with `why` set on failure.
+  bool Stop(const std::string& mode, std::string* why);
+  // `pg_ctl promote` (a standby becomes a primary); waits until it accepts writes.
+  bool Promote(std::string* why);
+  // "postgresql://postgres@127.0.0.1:PORT/" + `database`.
+  std::string Url(const std::string& database) const;
   // Runs one SQL statement on `url` and returns the first column of the first row ("" if none);
   // `ok` false (when given) on error.
   static std::string Query(const std::string& url, const std::string& sql, bool* ok = nullptr);
