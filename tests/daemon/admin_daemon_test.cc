@@ -125,8 +125,9 @@ class AdminDaemonPostgresTest : public AdminDaemonTest {
   void SetUp() override {
     VSIEVE_REQUIRE_FFMPEG();
     std::string why;
+    VSIEVE_REQUIRE_POSTGRES();
     PostgresServer* server = PostgresServer::Shared(&why);
-    if (server == nullptr) GTEST_SKIP() << why;
+    ASSERT_NE(server, nullptr) << why;
     url_ = server->CreateDatabase(&why);
     ASSERT_FALSE(url_.empty()) << why;
     auto store = storage::TableStore::Open(url_);

@@ -60,8 +60,9 @@ class MultiDaemonSlowTest : public ::testing::Test {
   void SetUp() override {
     VSIEVE_REQUIRE_FFMPEG();
     std::string why;
+    VSIEVE_REQUIRE_POSTGRES();
     server_ = PostgresServer::Start(&why);
-    if (server_ == nullptr) GTEST_SKIP() << why;
+    ASSERT_NE(server_, nullptr) << why;
     url_ = server_->CreateDatabase(&why);
     ASSERT_FALSE(url_.empty()) << why;
     const std::vector<std::string> clips = MakeTinyClips(dir_.path(), kRows);

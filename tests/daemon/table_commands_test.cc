@@ -34,8 +34,9 @@ class TableCommandsTest : public ::testing::TestWithParam<std::string> {
       return;
     }
     std::string why;
+    VSIEVE_REQUIRE_POSTGRES();
     testing::PostgresServer* server = testing::PostgresServer::Shared(&why);
-    if (server == nullptr) GTEST_SKIP() << why;
+    ASSERT_NE(server, nullptr) << why;
     store_url_ = server->CreateDatabase(&why);
     ASSERT_FALSE(store_url_.empty()) << why;
   }
@@ -222,8 +223,7 @@ TEST_P(TableCommandsTest, StoreUrlComesFromTheConfigAndAnUnreachableStoreHidesIt
       testing::WriteFile(config, "[store]\nurl = \"postgresql://u:s3cret@127.0.0.1:1/db\"\n"));
   std::string out, err;
   EXPECT_EQ(testing::RunCommand({VSIEVE_BINARY, "status", "--config", config}, &out, &err), 2);
-  EXPECT_NE(err.find("opening store postgresql://u:***@127.0.0.1:1/db"), std::string::npos)
-      << err;
+  EXPECT_NE(err.find("opening store postgresql://u:***@127.0.0.1:1/db"), std::string::npos) << err;
   EXPECT_EQ(err.find("s3cret"), std::string::npos) << err;
   out.clear();
   err.clear();

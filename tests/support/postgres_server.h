@@ -24,6 +24,9 @@ class PostgresServer {
   // `why_not` set on failure.
   static std::unique_ptr<PostgresServer> StartStandby(const PostgresServer& primary,
                                                       std::string* why_not);
+  // True when the server programs (initdb, pg_ctl) are installed. Tests skip only when they are
+  // not: with them present, a server that does not start is a test failure.
+  static bool Installed();
   // One server for the whole test program, started on first use and stopped at exit.
   static PostgresServer* Shared(std::string* why_not);
   ~PostgresServer();
@@ -64,3 +67,12 @@ class PostgresServer {
 };
 
 }  // namespace vsieve::testing
+
+// Skips the current test when PostgreSQL's server programs are not installed.
+#define VSIEVE_REQUIRE_POSTGRES()                                                       \
+  do {                                                                                  \
+    if (!::vsieve::testing::PostgresServer::Installed()) {                              \
+      GTEST_SKIP() << "PostgreSQL server programs (initdb, pg_ctl) are not installed; " \
+                      "apt-get install postgresql";                                     \
+    }                                                                                   \
+  } while (false)
