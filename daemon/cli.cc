@@ -152,13 +152,15 @@ int RunCli(int argc, char** argv) {
       "SIGTERM/SIGINT stop claiming and drain within the grace (a second one cuts it short); "
       "SIGHUP reopens the log file.");
   AddFilterFlags(run_cmd, &run_flags);
-  run_cmd->add_option("--store", run_store, "Table store URL (sqlite:///path.db)");
+  run_cmd->add_option("--store", run_store,
+                      "Table store URL (sqlite:///path.db, or postgresql://user@host1,host2/db"
+                      "?target_session_attrs=read-write for many daemons on many hosts)");
   run_cmd->add_option("--tables", run_tables, "Tables to process (default: all)")->delimiter(',');
   run_cmd->add_flag("--until-idle", run.until_idle,
                     "Exit 0 once no row is pending (retry backoff included) or running");
   run_cmd->add_option("--owner-id", run.owner_id,
-                      "Lease owner suffix (default: an id kept in <db>.owner); give each daemon "
-                      "on one host its own");
+                      "Lease owner suffix (default: an id kept in <db>.owner, or ./vsieve.owner "
+                      "for PostgreSQL); give each daemon on one host its own");
   run_cmd->add_option("--log-file", run_log_file, "Log to this file (SIGHUP reopens it)");
   AdminConfig run_admin;
   run_cmd->add_option("--admin-listen", run_admin.listen,
@@ -342,7 +344,8 @@ int RunCli(int argc, char** argv) {
       std::cerr << "vsieve: " << store.status().ToString() << "\n";
       return 2;
     }
-    json["store"] = {{"url", config.store.url}, {"lease_seconds", config.store.lease_seconds}};
+    json["store"] = {{"url", storage::RedactStoreUrl(config.store.url)},
+                     {"lease_seconds", config.store.lease_seconds}};
     std::cout << json.dump(2) << "\n";
     return 0;
   }

@@ -36,6 +36,7 @@ struct Pipeline::Item {
   bool abandoned = false;  // the grace is over: released, not processed
   std::string local_path;
   std::string source_tier;
+  std::vector<storage::TierError> tier_errors;
   std::shared_ptr<const void> pin;  // keeps a cached copy in place until decoded
   std::map<std::string, double> stage_ms;
   models::SampledVideo video;
@@ -462,6 +463,7 @@ void Pipeline::FetchLoop(int index) {
         } else {
           item->local_path = fetched->local_path;
           item->source_tier = fetched->source_tier;
+          item->tier_errors = fetched->tier_errors;
           item->pin = std::move(fetched->pin);
           span.AddArg("tier", item->source_tier);
         }
@@ -607,6 +609,7 @@ std::string Pipeline::BuildRow(Item& item) {
   if (item.worker >= 0 && !binding_.workers.empty()) outcome.device_info["cpus"] = binding_.workers;
   if (!item.decode_cpus.empty()) outcome.device_info["decode_cpus"] = item.decode_cpus;
   outcome.source_tier = item.source_tier;
+  outcome.tier_errors = item.tier_errors;
   outcome.attempts = item.flight->lease.attempts;
   outcome.config_hash = config_hash_;
   AddStageMs(outcome.stage_ms);

@@ -60,6 +60,7 @@ ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
     outcome.status = fetched.status().WithStage("fetch");
   } else {
     outcome.source_tier = fetched->source_tier;
+    outcome.tier_errors = fetched->tier_errors;
     span.emplace("decode");
     models::SampledVideo video = models::SampleVideo(fetched->local_path, options);
     span.emplace("analyze");

@@ -36,6 +36,13 @@ nlohmann::json BuildOutputRow(const InputRow& input, const RowOutcome& outcome) 
       {"attempts", outcome.attempts},
       {"config_hash", outcome.config_hash},
   };
+  if (!outcome.tier_errors.empty()) {
+    nlohmann::json errors = nlohmann::json::array();
+    for (const storage::TierError& error : outcome.tier_errors) {
+      errors.push_back({{"tier", error.tier}, {"code", error.code}, {"message", error.message}});
+    }
+    result_info["tier_errors"] = std::move(errors);
+  }
   if (!outcome.status.ok()) {
     result_info["error"] = {
         {"code", std::string(common::ErrorCodeName(outcome.status.code()))},
@@ -44,9 +51,12 @@ nlohmann::json BuildOutputRow(const InputRow& input, const RowOutcome& outcome) 
         {"retryable", outcome.status.retryable()},
     };
   }
-  return {{"video_id", input.video_id},   {"oss_bucket", input.oss_bucket},
-          {"video_oss_url", input.video_path}, {"video_tag", input.video_tag},
-          {"info", outcome.info},         {"result_info", std::move(result_info)}};
+  return {{"video_id", input.video_id},
+          {"oss_bucket", input.oss_bucket},
+          {"video_oss_url", input.video_path},
+          {"video_tag", input.video_tag},
+          {"info", outcome.info},
+          {"result_info", std::move(result_info)}};
 }
 
 }  // namespace vsieve::daemon

@@ -4,8 +4,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
+#include "storage/reader.h"
 
 namespace vsieve::daemon {
 
@@ -28,6 +30,8 @@ struct RowOutcome {
   std::string device_name = "cpu:0";
   nlohmann::json device_info = nlohmann::json::object();
   std::string source_tier;
+  // Tiers that failed before the one that served (result_info.tier_errors; absent when none).
+  std::vector<storage::TierError> tier_errors;
   int attempts = 1;
   std::string config_hash;
 };

@@ -165,7 +165,8 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
 
   auto store = storage::TableStore::Open(config.store.url);
   if (!store.ok()) {
-    spdlog::error("cannot open store {}: {}", config.store.url, store.status().ToString());
+    spdlog::error("cannot open store {}: {}", storage::RedactStoreUrl(config.store.url),
+                  store.status().ToString());
     return 2;
   }
   auto owner = DaemonOwnerId(config.store.url, run.owner_id);
@@ -202,8 +203,9 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
     spdlog::error("cannot start the pipeline: {}", pipeline.status().ToString());
     return 2;
   }
-  spdlog::info("run: owner {}, store {}, {} workers, {} instances", *owner, config.store.url,
-               config.pipeline.workers, config.devices.instances);
+  spdlog::info("run: owner {}, store {}, {} workers, {} instances", *owner,
+               storage::RedactStoreUrl(config.store.url), config.pipeline.workers,
+               config.devices.instances);
   PipelineCollectors collectors(&common::MetricsRegistry::Global(), pipeline->get(), store->get(),
                                 config.pipeline.tables);
   if (*admin != nullptr) (*admin)->SetReadiness(Readiness::kReady);

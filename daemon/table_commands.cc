@@ -225,7 +225,7 @@ void AddCommonFlags(CLI::App* cmd, std::string* config, std::string* store, std:
       ->check(CLI::ExistingFile);
   cmd->add_option("--store", *store,
                   "Table store URL, overriding [store].url (sqlite:///abs/path.db, "
-                  "sqlite://relative.db, or a path ending in .db)");
+                  "sqlite://relative.db, a path ending in .db, or postgresql://...)");
   cmd->add_option("--table", *table, table_help);
 }
 
@@ -297,7 +297,8 @@ nlohmann::json StatusJson(const std::string& table, const storage::StoreStats& s
 common::StatusOr<std::unique_ptr<storage::TableStore>> OpenConfiguredStore(
     const FilterConfig& config) {
   auto store = storage::TableStore::Open(config.store.url);
-  if (!store.ok()) return store.status().WithContext("opening store " + config.store.url);
+  if (!store.ok())
+    return store.status().WithContext("opening store " + storage::RedactStoreUrl(config.store.url));
   return store;
 }
 

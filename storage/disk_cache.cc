@@ -669,6 +669,7 @@ StatusOr<CachedObject> DiskCache::RunFill(const ObjectRef& ref, const std::strin
   VSIEVE_ASSIGN_OR_RETURN(FillOutcome outcome, fill(&sink));
   CachedObject object;
   object.source_tier = outcome.source_tier;
+  object.tier_errors = outcome.tier_errors;
   if (!outcome.in_place_path.empty()) {
     object.path = outcome.in_place_path;
     object.size_bytes = outcome.size_bytes;
@@ -681,7 +682,10 @@ StatusOr<CachedObject> DiskCache::RunFill(const ObjectRef& ref, const std::strin
   if (sink.written() == 0) {
     return Status(ErrorCode::kInputEmpty, ref.ToString() + ": object is empty");
   }
-  return sink.Commit(outcome.source_tier + "/" + rel, map_key, outcome.source_tier);
+  StatusOr<CachedObject> committed =
+      sink.Commit(outcome.source_tier + "/" + rel, map_key, outcome.source_tier);
+  if (committed.ok()) committed->tier_errors = std::move(outcome.tier_errors);
+  return committed;
 }
 
 }  // namespace vsieve::storage

@@ -24,6 +24,7 @@ struct CachedObject {
   int64_t size_bytes = 0;
   bool cache_hit = false;           // found in the cache (false for the download that put it there)
   std::shared_ptr<const void> pin;  // null for an in-place object
+  std::vector<TierError> tier_errors;  // from the fill that put it there (none on a hit)
 };
 
 // What a fill (DiskCache::Fetch's download callback) did.
@@ -35,6 +36,7 @@ struct FillOutcome {
   // nothing is cached. Empty: the bytes written into the sink are committed into the cache.
   std::string in_place_path;
   int64_t size_bytes = 0;  // the in-place object's size (ignored when the sink was written)
+  std::vector<TierError> tier_errors;  // tiers that failed before this one served
 };
 
 // The local disk cache in front of the remote tiers: a folder of files keyed by ObjectRef

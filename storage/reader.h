@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -18,6 +19,14 @@ struct ObjectRef {
   std::string ToString() const { return bucket.empty() ? key : bucket + "/" + key; }
 };
 
+// A tier that failed on the way to the one that served (or to the last one): its name, the
+// error code's name ("OBJECT_FORBIDDEN") and the message. Written to result_info.tier_errors.
+struct TierError {
+  std::string tier;
+  std::string code;
+  std::string message;
+};
+
 // Where a fetched video now lives and which tier served it. While `pin` is held, the file at
 // `local_path` stays where it is (a cached copy is never evicted while in use); drop the pin
 // once the video is decoded. `pin` may be null when nothing can move the file.
@@ -27,6 +36,7 @@ struct FetchedObject {
   long long size_bytes = 0;
   bool cache_hit = false;  // served from the local disk cache
   std::shared_ptr<const void> pin;
+  std::vector<TierError> tier_errors;  // tiers that failed before the one that served
 };
 
 // Makes the bytes of a video available as a local file. Implementations: LocalReader (paths and

@@ -1,5 +1,6 @@
 #include "storage/table_store.h"
 
+#include "storage/postgres_table_store.h"
 #include "storage/sqlite_table_store.h"
 
 namespace vsieve::storage {
@@ -32,9 +33,43 @@ bool ParseRowState(std::string_view name, RowState* state) {
   return false;
 }
 
+std::string RedactStoreUrl(const std::string& url) {
+  std::string out = url;
+  // user:password@ in the authority part.
+  const size_t scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const size_t start = scheme + 3;
+    const size_t end = out.find_first_of("/?", start);
+    const size_t at = out.rfind('@', end == std::string::npos ? out.size() : end);
+    if (at != std::string::npos && at >= start) {
+      const size_t colon = out.find(':', start);
+      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // password=... as a URI query parameter or a conninfo keyword.
+  size_t from = 0;
+  while (true) {
+    const size_t key = out.find("password=", from);
+    if (key == std::string::npos) break;
+    const bool starts_word =
+        key == 0 || out[key - 1] == '?' || out[key - 1] == '&' || out[key - 1] == ' ';
+    const size_t value = key + 9;
+    if (!starts_word) {
+      from = value;
+      continue;
+    }
+    const size_t stop = out.find_first_of("& ", value);
+    out.replace(value, (stop == std::string::npos ? out.size() : stop) - value, "***");
+    from = value + 3;
+  }
+  return out;
+}
+
 common::StatusOr<std::unique_ptr<TableStore>> TableStore::Open(const std::string& url) {
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
-    return Status(ErrorCode::kInvalidArgument, "PostgreSQL store is not built yet: " + url);
+    auto store = PostgresTableStore::Open(url);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<TableStore>(std::move(*store));
   }
   std::string path;
   constexpr std::string_view kSqlite = "sqlite://";

@@ -82,8 +82,13 @@ struct StoreStats {
   std::vector<std::pair<std::string, int64_t>> top_errors;  // most frequent first, up to 10
 };
 
+// `url` with any password masked ("postgresql://user:***@host/db", "password=***"), for logs
+// and error messages. Every other part is kept.
+std::string RedactStoreUrl(const std::string& url);
+
 // The input/output table store. Implementations: SqliteTableStore (the embedded default;
-// WAL, BEGIN IMMEDIATE for writes, busy timeout) and, later, PostgresTableStore. Every lease
+// WAL, BEGIN IMMEDIATE for writes, busy timeout) and PostgresTableStore (the shared store for
+// many daemons on many hosts; SKIP LOCKED claims). Every lease
 // expiry is computed in database time. A result and the row's terminal state are written in one
 // transaction, fenced by the lease token.
 //
@@ -97,7 +102,8 @@ class TableStore {
   virtual ~TableStore() = default;
 
   // Opens (and creates/migrates) the store named by `url`: "sqlite:///abs/path.db",
-  // "sqlite://relative/path.db" or a bare path ending in .db.
+  // "sqlite://relative/path.db", a bare path ending in .db, or "postgresql://..." /
+  // "postgres://..." (a libpq connection URI; several hosts and target_session_attrs allowed).
   static common::StatusOr<std::unique_ptr<TableStore>> Open(const std::string& url);
 
   // Adds rows; rows whose (table, video_id) exists are left unchanged. One transaction.

@@ -16,14 +16,16 @@ namespace vsieve::storage {
 //     LocalReader does (and so is every ref when no tier is configured).
 //  2. The disk cache: a hit is served with cache_hit = true and the source_tier of the tier that
 //     first served the bytes (kept with the cached file).
-//  3. Otherwise the tiers in order, skipping "dcache" tiers when ref.use_dcache is false. A
-//     tier's OBJECT_NOT_FOUND and its retryable errors fall through to the next tier (the first
-//     retryable error is remembered); any other error (OBJECT_FORBIDDEN, CONTENT_MISMATCH, a
-//     non-retryable FETCH_FAILED) ends the fetch with that error. An in-place tier (a mounted
-//     folder) is served where it is, without a copy and without a pin; a remote tier's bytes are
-//     committed into the cache and served pinned from there.
-//  4. Nothing served: the remembered retryable error, else OBJECT_NOT_FOUND naming the tiers
-//     tried.
+//  3. Otherwise the tiers in order, skipping "dcache" tiers when ref.use_dcache is false. Every
+//     error of a tier before the last one tried falls through to the next tier: a miss
+//     (OBJECT_NOT_FOUND) silently, any other error (403, 5xx after the tier's retries, a
+//     timeout, a size mismatch, an empty object) recorded in FetchedObject::tier_errors, logged
+//     and counted in vsieve_tier_errors_total{tier,code}. A failing cache degrades; it never
+//     fails a video that a later tier holds. An in-place tier (a mounted folder) is served where
+//     it is, without a copy and without a pin; a remote tier's bytes are committed into the cache
+//     and served pinned from there.
+//  4. Nothing served: the last tier's error decides the code (its message lists the earlier
+//     tiers' errors); OBJECT_NOT_FOUND naming the tiers tried when every tier missed.
 // Identical concurrent fetches share one walk of the tiers (DiskCache single flight).
 //
 // Ownership: owns the tiers; shares the cache. Thread-safety: Fetch() is safe from several

@@ -16,6 +16,7 @@
 #include "storage/table_store.h"
 #include "tests/daemon/admin_test_util.h"
 #include "tests/daemon/daemon_process.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/test_env.h"
 
 namespace vsieve::testing {
@@ -65,53 +66,77 @@ class AdminDaemonTest : public SqliteStoreTest {
     EXPECT_EQ(daemon.process().Wait(20s), 0) << daemon.Log();
     return metrics.body;
   }
+
+  // POST a video, wait for its result over GET, submit it again, requeue it (the API's round
+  // trip on whichever store url_ names).
+  void SubmitAndReadBack() {
+    const std::vector<std::string> clips = MakeTinyClips(dir_.path(), 1);
+    ASSERT_EQ(clips.size(), 1U);
+    AdminDaemon daemon(dir_, url_);
+    ASSERT_TRUE(daemon.WaitReady()) << daemon.Log();
+    const std::string address = daemon.WaitForAddress();
+    EXPECT_NE(daemon.Log().find("admin: listening on http://" + address), std::string::npos);
+    EXPECT_EQ(HttpGet(address, "/healthz").status, 200);
+
+    const json row = {{"video_id", "api-1"}, {"video_path", clips[0]}, {"video_tag", "t"}};
+    HttpReply reply = HttpPost(address, "/v1/videos", row.dump());
+    ASSERT_EQ(reply.status, 201) << reply.body;
+    EXPECT_EQ(reply.Json()["state"], "pending");
+    EXPECT_EQ(reply.Json()["table"], "default");
+
+    json video;
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < until) {
+      reply = HttpGet(address, "/v1/videos/api-1");
+      ASSERT_EQ(reply.status, 200) << reply.body;
+      video = reply.Json();
+      if (video["state"] == "done" || video["state"] == "failed") break;
+      std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(video["state"], "done") << video.dump() << "\n" << daemon.Log();
+    EXPECT_EQ(video["attempts"], 1);
+    EXPECT_EQ(video["result"]["video_id"], "api-1");
+    EXPECT_EQ(video["result"]["video_tag"], "t");
+    EXPECT_EQ(video["result"]["result_info"]["succeed"], "true");
+    EXPECT_EQ(video["result"]["info"]["video_meta"]["width"], 160);
+
+    // Submitting it again reports the finished row; requeue=1 processes it again.
+    reply = HttpPost(address, "/v1/videos", row.dump());
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    EXPECT_EQ(reply.Json()["state"], "done");
+    reply = HttpPost(address, "/v1/videos?requeue=1", row.dump());
+    EXPECT_EQ(reply.status, 202) << reply.body;
+    ASSERT_TRUE(WaitAllFinished(address, 1));
+    EXPECT_EQ(HttpGet(address, "/v1/videos/api-1").Json()["state"], "done");
+
+    EXPECT_EQ(HttpGet(address, "/v1/videos/unknown").status, 404);
+    daemon.process().Signal(SIGTERM);
+    EXPECT_EQ(daemon.process().Wait(20s), 0) << daemon.Log();
+    EXPECT_FALSE(std::filesystem::exists(daemon.address_file()));
+  }
 };
 
-TEST_F(AdminDaemonTest, SubmitAVideoThroughTheApiAndReadItsResult) {
-  const std::vector<std::string> clips = MakeTinyClips(dir_.path(), 1);
-  ASSERT_EQ(clips.size(), 1U);
-  AdminDaemon daemon(dir_, url_);
-  ASSERT_TRUE(daemon.WaitReady()) << daemon.Log();
-  const std::string address = daemon.WaitForAddress();
-  EXPECT_NE(daemon.Log().find("admin: listening on http://" + address), std::string::npos);
-  EXPECT_EQ(HttpGet(address, "/healthz").status, 200);
+TEST_F(AdminDaemonTest, SubmitAVideoThroughTheApiAndReadItsResult) { SubmitAndReadBack(); }
 
-  const json row = {{"video_id", "api-1"}, {"video_path", clips[0]}, {"video_tag", "t"}};
-  HttpReply reply = HttpPost(address, "/v1/videos", row.dump());
-  ASSERT_EQ(reply.status, 201) << reply.body;
-  EXPECT_EQ(reply.Json()["state"], "pending");
-  EXPECT_EQ(reply.Json()["table"], "default");
-
-  json video;
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < until) {
-    reply = HttpGet(address, "/v1/videos/api-1");
-    ASSERT_EQ(reply.status, 200) << reply.body;
-    video = reply.Json();
-    if (video["state"] == "done" || video["state"] == "failed") break;
-    std::this_thread::sleep_for(100ms);
+// The same API on a PostgreSQL store (a server the test starts; skipped where PostgreSQL's server
+// programs are absent).
+class AdminDaemonPostgresTest : public AdminDaemonTest {
+ protected:
+  void SetUp() override {
+    VSIEVE_REQUIRE_FFMPEG();
+    std::string why;
+    VSIEVE_REQUIRE_POSTGRES();
+    PostgresServer* server = PostgresServer::Shared(&why);
+    ASSERT_NE(server, nullptr) << why;
+    url_ = server->CreateDatabase(&why);
+    ASSERT_FALSE(url_.empty()) << why;
+    auto store = storage::TableStore::Open(url_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
   }
-  ASSERT_EQ(video["state"], "done") << video.dump() << "\n" << daemon.Log();
-  EXPECT_EQ(video["attempts"], 1);
-  EXPECT_EQ(video["result"]["video_id"], "api-1");
-  EXPECT_EQ(video["result"]["video_tag"], "t");
-  EXPECT_EQ(video["result"]["result_info"]["succeed"], "true");
-  EXPECT_EQ(video["result"]["info"]["video_meta"]["width"], 160);
+};
 
-  // Submitting it again reports the finished row; requeue=1 processes it again.
-  reply = HttpPost(address, "/v1/videos", row.dump());
-  EXPECT_EQ(reply.status, 200) << reply.body;
-  EXPECT_EQ(reply.Json()["state"], "done");
-  reply = HttpPost(address, "/v1/videos?requeue=1", row.dump());
-  EXPECT_EQ(reply.status, 202) << reply.body;
-  ASSERT_TRUE(WaitAllFinished(address, 1));
-  EXPECT_EQ(HttpGet(address, "/v1/videos/api-1").Json()["state"], "done");
-
-  EXPECT_EQ(HttpGet(address, "/v1/videos/unknown").status, 404);
-  daemon.process().Signal(SIGTERM);
-  EXPECT_EQ(daemon.process().Wait(20s), 0) << daemon.Log();
-  EXPECT_FALSE(std::filesystem::exists(daemon.address_file()));
-}
+TEST_F(AdminDaemonPostgresTest, SubmitAVideoThroughTheApiAndReadItsResult) { SubmitAndReadBack(); }
 
 TEST_F(AdminDaemonTest, MetricsAfterProcessingPassPromtool) {
   const std::string metrics = MetricsAfterARun();

@@ -29,6 +29,20 @@ TEST(ResultRowTest, SuccessRowFollowsTheSchema) {
   EXPECT_EQ(ri["source_tier"], "local");
   EXPECT_EQ(ri["device_name"], "cpu:0");
   EXPECT_FALSE(ri.contains("error"));
+  EXPECT_FALSE(ri.contains("tier_errors"));  // only when a tier failed
+}
+
+TEST(ResultRowTest, TierErrorsOfTheTiersThatFellThroughAreRecorded) {
+  RowOutcome outcome;
+  outcome.source_tier = "object";
+  outcome.tier_errors = {{"alluxio", "OBJECT_FORBIDDEN", "GET ...: status 403"}};
+  const nlohmann::json row = BuildOutputRow(InputRow{"v3"}, outcome);
+  const auto& errors = row["result_info"]["tier_errors"];
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0]["tier"], "alluxio");
+  EXPECT_EQ(errors[0]["code"], "OBJECT_FORBIDDEN");
+  EXPECT_EQ(errors[0]["message"], "GET ...: status 403");
+  EXPECT_EQ(row["result_info"]["succeed"], "true");
 }
 
 TEST(ResultRowTest, FailedRowCarriesCodeStageAndMessage) {

@@ -1,6 +1,8 @@
 // The contract every TableStore implementation keeps (storage/table_store.h), run against each
-// store factory below. Add a PostgreSQL factory to kFactories when that store exists.
+// store factory below: SQLite in a temp folder, and PostgreSQL on a real server that the test
+// starts itself (initdb + pg_ctl on loopback; skipped only where the server programs are absent).
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,7 +18,9 @@
 #include <sstream>
 #include <thread>
 
+#include "storage/postgres_table_store.h"
 #include "storage/table_store.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/test_env.h"
 
 namespace vsieve::storage {
@@ -31,6 +35,8 @@ struct StoreFactory {
   std::function<std::string(const std::string& dir)> url;
   // Checks the store's physical integrity after a test; "" when unsupported.
   std::function<std::string(const std::string& url)> integrity;
+  // Why the store cannot be tested here ("" when it can); the test is then skipped.
+  std::function<std::string()> unavailable;
 };
 
 void PrintTo(const StoreFactory& factory, std::ostream* out) { *out << factory.name; }
@@ -54,10 +60,40 @@ std::string SqliteIntegrity(const std::string& url) {
   return result;
 }
 
+// Every done row has its result row.
+std::string PostgresIntegrity(const std::string& url) {
+  bool ok = false;
+  const std::string missing = testing::PostgresServer::Query(
+      url,
+      "SELECT count(*) FROM vsieve_rows r LEFT JOIN vsieve_results s ON s.row_id = r.id "
+      "WHERE r.state = 'done' AND s.row_id IS NULL",
+      &ok);
+  return ok && missing == "0" ? "ok" : "done rows without results: " + missing;
+}
+
+std::string PostgresUnavailable() {
+  std::string why;
+  // Only missing server programs skip; a server that does not start fails the test (below).
+  return testing::PostgresServer::Installed() ? "" : "PostgreSQL server programs are not installed";
+}
+
+std::string PostgresDatabaseUrl(const std::string&) {
+  std::string why;
+  testing::PostgresServer* server = testing::PostgresServer::Shared(&why);
+  if (server == nullptr) {
+    ADD_FAILURE() << "PostgreSQL did not start: " << why;
+    return "";
+  }
+  const std::string url = server->CreateDatabase(&why);
+  EXPECT_FALSE(url.empty()) << why;
+  return url;
+}
+
 const std::vector<StoreFactory>& Factories() {
   static const std::vector<StoreFactory> factories = {
       {"sqlite", [](const std::string& dir) { return "sqlite://" + dir + "/store.db"; },
-       SqliteIntegrity},
+       SqliteIntegrity, [] { return std::string(); }},
+      {"postgres", PostgresDatabaseUrl, PostgresIntegrity, PostgresUnavailable},
   };
   return factories;
 }
@@ -76,8 +112,11 @@ InputRow Row(const std::string& id, const std::string& table = "default") {
 class TableStoreContractTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
+    if (const std::string why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << why;
     url_ = GetParam().url(dir_.path());
+    ASSERT_FALSE(url_.empty());
     store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
   }
 
   std::unique_ptr<TableStore> OpenStore() {
@@ -574,12 +613,187 @@ TEST(TableStoreOpenTest, ParsesUrls) {
   std::filesystem::current_path(cwd);
   EXPECT_TRUE(std::filesystem::exists(dir.File("rel.db")));
 
-  auto pg = TableStore::Open("postgresql://user@host/db");
-  EXPECT_EQ(pg.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(pg.status().message().find("PostgreSQL store is not built yet"), std::string::npos);
+  // Nothing listens on port 1: the PostgreSQL store is tried, and its error hides the password.
+  auto pg = TableStore::Open("postgresql://user:s3cret@127.0.0.1:1/db");
+  EXPECT_EQ(pg.status().code(), ErrorCode::kInternal);
+  EXPECT_NE(pg.status().message().find("connecting to postgresql://user:***@127.0.0.1:1/db"),
+            std::string::npos)
+      << pg.status().message();
+  EXPECT_EQ(pg.status().message().find("s3cret"), std::string::npos);
   EXPECT_EQ(TableStore::Open("mysql://x/y").status().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(TableStore::Open("notes.txt").status().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(TableStore::Open("sqlite://").status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(TableStoreOpenTest, RedactsPasswords) {
+  EXPECT_EQ(RedactStoreUrl("postgresql://u:pw@h1:5432,h2/db?target_session_attrs=read-write"),
+            "postgresql://u:***@h1:5432,h2/db?target_session_attrs=read-write");
+  EXPECT_EQ(RedactStoreUrl("postgresql://u@h/db?sslmode=require&password=pw&x=1"),
+            "postgresql://u@h/db?sslmode=require&password=***&x=1");
+  EXPECT_EQ(RedactStoreUrl("postgresql://h/db"), "postgresql://h/db");
+  EXPECT_EQ(RedactStoreUrl("sqlite:///tmp/a@b.db"), "sqlite:///tmp/a@b.db");
+  EXPECT_EQ(RedactStoreUrl("vsieve.db"), "vsieve.db");
+}
+
+// PostgreSQL-only behaviour: multi-host URLs, migrations, the claim's plan, reconnecting.
+class PostgresTableStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    VSIEVE_REQUIRE_POSTGRES();
+    server_ = testing::PostgresServer::Shared(&why);
+    ASSERT_NE(server_, nullptr) << why;
+    url_ = server_->CreateDatabase(&why);
+    ASSERT_FALSE(url_.empty()) << why;
+  }
+
+  testing::PostgresServer* server_ = nullptr;
+  std::string url_;
+};
+
+TEST_F(PostgresTableStoreTest, MultiHostUrlSkipsADeadHostAndMigrationsRunOnce) {
+  // The first host refuses; libpq moves on to the second, a read-write server.
+  const std::string port = std::to_string(server_->port());
+  const std::string db = url_.substr(url_.rfind('/') + 1);
+  const std::string multi = "postgresql://postgres@127.0.0.1:1,127.0.0.1:" + port + "/" + db +
+                            "?target_session_attrs=read-write";
+  std::vector<std::unique_ptr<TableStore>> stores;
+  std::vector<std::thread> openers;
+  std::mutex mutex;
+  for (int i = 0; i < 4; ++i) {
+    openers.emplace_back([&] {
+      auto store = TableStore::Open(multi);
+      std::lock_guard<std::mutex> lock(mutex);
+      EXPECT_TRUE(store.ok()) << store.status().ToString();
+      if (store.ok()) stores.push_back(std::move(*store));
+    });
+  }
+  for (auto& thread : openers) thread.join();
+  ASSERT_EQ(stores.size(), 4U);
+  EXPECT_EQ(testing::PostgresServer::Query(url_, "SELECT count(*) FROM vsieve_schema_version"),
+            "1");
+  ASSERT_TRUE(stores[0]->Import({Row("a")}).ok());
+  auto leases = stores[1]->Claim("w", {}, 1, 60);
+  ASSERT_TRUE(leases.ok());
+  EXPECT_EQ(leases->size(), 1U);
+}
+
+TEST_F(PostgresTableStoreTest, ClaimUsesThePartialIndexOnPendingRows) {
+  auto store = TableStore::Open(url_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::vector<InputRow> rows;
+  for (int i = 0; i < 5000; ++i) rows.push_back(Row("v" + std::to_string(i)));
+  ASSERT_TRUE((*store)->Import(rows).ok());
+  // Most rows finished: the claimable ones are few, as in a long-running table.
+  bool ok = false;
+  testing::PostgresServer::Query(url_, "UPDATE vsieve_rows SET state = 'done' WHERE id > 100", &ok);
+  ASSERT_TRUE(ok);
+  testing::PostgresServer::Query(url_, "ANALYZE vsieve_rows", &ok);
+  ASSERT_TRUE(ok);
+  PGconn* conn = PQconnectdb(url_.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK);
+  PGresult* explain =
+      PQexec(conn,
+             "EXPLAIN SELECT id FROM vsieve_rows WHERE state = 'pending' AND run_after <= now() "
+             "ORDER BY id LIMIT 8 FOR UPDATE SKIP LOCKED");
+  std::string text;
+  for (int i = 0; i < PQntuples(explain); ++i)
+    text += std::string(PQgetvalue(explain, i, 0)) + "\n";
+  PQclear(explain);
+  PQfinish(conn);
+  EXPECT_NE(text.find("vsieve_rows_claimable"), std::string::npos) << text;
+}
+
+TEST_F(PostgresTableStoreTest, SurvivesAnImmediateServerRestartWithoutLosingWork) {
+  auto opened = PostgresTableStore::Open(url_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  PostgresTableStore& store = **opened;
+  std::vector<InputRow> rows;
+  for (int i = 0; i < 20; ++i) rows.push_back(Row("r" + std::to_string(i)));
+  ASSERT_TRUE(store.Import(rows).ok());
+  auto first = store.Claim("w", {}, 10, 60);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 10U);
+  std::string why;
+  ASSERT_TRUE(server_->Restart("immediate", &why)) << why;
+  // The held leases survive the crash; the broken connection is replaced under the hood.
+  std::vector<TableStore::Completion> done;
+  for (const Lease& lease : *first) done.push_back({lease, "{}", true, "", ""});
+  auto written = store.CompleteMany(done);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(*written, std::vector<bool>(10, true));
+  EXPECT_GE(store.reconnects(), 1);
+  auto rest = store.Claim("w", {}, 100, 60);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->size(), 10U);
+  auto stats = store.Stats("");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->by_state["done"], 10);
+  EXPECT_EQ(stats->by_state["running"], 10);
+}
+
+TEST_F(PostgresTableStoreTest, ReconnectsWhenItsBackendIsTerminated) {
+  auto opened = PostgresTableStore::Open(url_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  // Terminate this store's backend: the next call finds the connection broken and reconnects.
+  bool ok = false;
+  testing::PostgresServer::Query(
+      url_,
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'vsieve'",
+      &ok);
+  ASSERT_TRUE(ok);
+  auto stats = (*opened)->Stats("");
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ((*opened)->reconnects(), 1);
+}
+
+// Failover: a primary and its streaming standby behind one multi-host URL with
+// target_session_attrs=read-write. The primary crashes, the standby is promoted, and the store
+// carries on with the leases it holds.
+TEST(PostgresFailoverTest, LeasesSurviveAFailoverToThePromotedStandby) {
+  std::string why;
+  VSIEVE_REQUIRE_POSTGRES();
+  auto primary = testing::PostgresServer::Start(&why);
+  ASSERT_NE(primary, nullptr) << why;
+  const std::string db_url = primary->CreateDatabase(&why);
+  ASSERT_FALSE(db_url.empty()) << why;
+  const std::string db = db_url.substr(db_url.rfind('/') + 1);
+  auto standby = testing::PostgresServer::StartStandby(*primary, &why);
+  ASSERT_NE(standby, nullptr) << why;
+  const std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(primary->port()) +
+                          ",127.0.0.1:" + std::to_string(standby->port()) + "/" + db +
+                          "?target_session_attrs=read-write";
+  auto opened = PostgresTableStore::Open(url);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  PostgresTableStore& store = **opened;
+  std::vector<InputRow> rows;
+  for (int i = 0; i < 10; ++i) rows.push_back(Row("f" + std::to_string(i)));
+  ASSERT_TRUE(store.Import(rows).ok());
+  auto leases = store.Claim("w", {}, 5, 60);
+  ASSERT_TRUE(leases.ok());
+  ASSERT_EQ(leases->size(), 5U);
+  // Asynchronous replication: wait until the standby has replayed the claims.
+  const std::string lsn = testing::PostgresServer::Query(db_url, "SELECT pg_current_wal_lsn()");
+  bool caught_up = false;
+  for (int i = 0; i < 200 && !caught_up; ++i) {
+    caught_up = testing::PostgresServer::Query(
+                    standby->Url(db), "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'") == "t";
+    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(caught_up);
+  ASSERT_TRUE(primary->Stop("immediate", &why)) << why;
+  ASSERT_TRUE(standby->Promote(&why)) << why;
+  std::vector<TableStore::Completion> done;
+  for (const Lease& lease : *leases) done.push_back({lease, "{}", true, "", ""});
+  auto written = store.CompleteMany(done);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(*written, std::vector<bool>(5, true));
+  EXPECT_GE(store.reconnects(), 1);
+  auto stats = store.Stats("");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->by_state["done"], 5);
+  EXPECT_EQ(stats->by_state["pending"], 5);
+  EXPECT_EQ(testing::PostgresServer::Query(standby->Url(db), "SELECT pg_is_in_recovery()"), "f");
 }
 
 TEST(RowStateTest, NamesRoundTrip) {

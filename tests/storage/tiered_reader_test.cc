@@ -141,27 +141,53 @@ TEST_F(TieredReaderTest, RetryableErrorFallsThroughToTheNextTier) {
   EXPECT_EQ(testing::ReadFile(got->local_path), "whole");
   EXPECT_EQ(got->size_bytes, 5);
   EXPECT_EQ(cache_->used_bytes(), 5);
+  ASSERT_EQ(got->tier_errors.size(), 1U);
+  EXPECT_EQ(got->tier_errors[0].tier, "alluxio");
+  EXPECT_EQ(got->tier_errors[0].code, "FETCH_FAILED");
+  EXPECT_EQ(got->tier_errors[0].message, "connection reset");
 }
 
-TEST_F(TieredReaderTest, RetryableErrorIsReturnedWhenNoTierServes) {
+TEST_F(TieredReaderTest, TheLastTiersErrorDecidesTheCodeWhenNoTierServes) {
   dcache_->FailWith(Status(ErrorCode::kFetchFailed, "503 SlowDown after 3 attempts", true));
   auto got = reader_->Fetch(Ref("a.mp4"));
   ASSERT_FALSE(got.ok());
-  EXPECT_EQ(got.status().code(), ErrorCode::kFetchFailed);
-  EXPECT_TRUE(got.status().retryable());
-  EXPECT_NE(got.status().message().find("tier alluxio"), std::string::npos);
-  EXPECT_NE(got.status().message().find("503 SlowDown"), std::string::npos);
+  EXPECT_EQ(got.status().code(), ErrorCode::kObjectNotFound);  // the object store's answer
+  EXPECT_FALSE(got.status().retryable());
+  EXPECT_NE(got.status().message().find("tier oss"), std::string::npos);
+  EXPECT_NE(got.status().message().find("earlier tier alluxio: FETCH_FAILED: 503 SlowDown"),
+            std::string::npos)
+      << got.status().message();
   EXPECT_EQ(object_->calls(), 1);  // still tried
   EXPECT_EQ(PartialFiles(cache_->dir()), 0);
+
+  object_->FailWith(Status(ErrorCode::kFetchFailed, "timeout", true));
+  auto both = reader_->Fetch(Ref("b.mp4"));
+  EXPECT_EQ(both.status().code(), ErrorCode::kFetchFailed);
+  EXPECT_TRUE(both.status().retryable());
 }
 
-TEST_F(TieredReaderTest, NonRetryableErrorEndsTheFetch) {
+TEST_F(TieredReaderTest, ForbiddenCacheTierFallsThroughToTheObjectStore) {
   dcache_->FailWith(Status(ErrorCode::kObjectForbidden, "403 AccessDenied"));
   object_->Put("videos/a.mp4", "whole");
   auto got = reader_->Fetch(Ref("a.mp4"));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->source_tier, "object");
+  EXPECT_EQ(testing::ReadFile(got->local_path), "whole");
+  ASSERT_EQ(got->tier_errors.size(), 1U);
+  EXPECT_EQ(got->tier_errors[0].code, "OBJECT_FORBIDDEN");
+  EXPECT_EQ(object_->calls(), 1);
+  // A hit from the cache carries no tier errors: nothing failed this time.
+  auto again = reader_->Fetch(Ref("a.mp4"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->cache_hit);
+  EXPECT_TRUE(again->tier_errors.empty());
+}
+
+TEST_F(TieredReaderTest, ForbiddenLastTierIsObjectForbidden) {
+  object_->FailWith(Status(ErrorCode::kObjectForbidden, "403 AccessDenied"));
+  auto got = reader_->Fetch(Ref("a.mp4"));
   EXPECT_EQ(got.status().code(), ErrorCode::kObjectForbidden);
   EXPECT_FALSE(got.status().retryable());
-  EXPECT_EQ(object_->calls(), 0);
 }
 
 TEST_F(TieredReaderTest, RemoteHitIsPromotedIntoTheCacheThenServedFromIt) {
@@ -213,7 +239,13 @@ TEST_F(TieredReaderTest, SizeOtherThanTheTierReportedIsContentMismatch) {
 TEST_F(TieredReaderTest, EmptyObjectIsInputEmpty) {
   object_->Put("videos/empty.mp4", "");
   EXPECT_EQ(reader_->Fetch(Ref("empty.mp4")).status().code(), ErrorCode::kInputEmpty);
+  // An empty copy on the mount is that tier's error: the next tiers are tried, and the last
+  // one's answer decides.
   local_->PutInPlace("videos/empty2.mp4", dir_.File("e"), 0);
+  auto empty2 = reader_->Fetch(Ref("empty2.mp4"));
+  EXPECT_EQ(empty2.status().code(), ErrorCode::kObjectNotFound);
+  EXPECT_NE(empty2.status().message().find("INPUT_EMPTY"), std::string::npos);
+  object_->Put("videos/empty2.mp4", "");
   EXPECT_EQ(reader_->Fetch(Ref("empty2.mp4")).status().code(), ErrorCode::kInputEmpty);
 }
 

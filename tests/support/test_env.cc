@@ -44,7 +44,7 @@ int RunProgram(const std::vector<std::string>& argv, std::string* output) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (output != nullptr) {
-    if (::pipe(pipe_fds) != 0) return -1;
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;  // a server it starts keeps no end
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
     posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
@@ -77,7 +77,7 @@ int RunCommand(const std::vector<std::string>& argv, std::string* out, std::stri
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   int pipe_fds[2] = {-1, -1};
-  if (::pipe(pipe_fds) != 0) return -1;
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;  // a server it starts keeps no end
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
@@ -102,8 +102,8 @@ int RunCommand(const std::vector<std::string>& argv, std::string* out, std::stri
 }
 
 bool Ffmpeg(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-                                   "-y"};
+  std::vector<std::string> argv = {"ffmpeg",    "-hide_banner", "-nostdin",
+                                   "-loglevel", "error",        "-y"};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProgram(argv) == 0;
 }
