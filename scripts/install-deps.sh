@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages vsieve builds and tests with (scripts/debian-packages.txt).
-# Node.js and npm (for scripts/fetch-models.sh) are installed from Debian only when missing: an
-# image that ships its own nodejs build conflicts with Debian's npm package.
+# Node.js and npm (for scripts/fetch-models.sh and the tests' s3rver and k8s schema check) are
+# installed from Debian only when missing: an image that ships its own nodejs build conflicts
+# with Debian's npm package.
 # Run as root (or through sudo). Safe to run again.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
