@@ -3,15 +3,24 @@
 // One RAII owner per libav handle used by the decoder. Private to media/.
 
 #include <memory>
+#include <string>
 #include <vector>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/error.h>
 #include <libswscale/swscale.h>
 }
 
 namespace vsieve::media {
+
+// libav's text for an AVERROR code.
+inline std::string AvErrorText(int err) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(err, buf, sizeof buf);
+  return buf;
+}
 
 struct FormatContextDeleter {
   void operator()(AVFormatContext* ctx) const {

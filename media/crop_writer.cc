@@ -38,12 +38,6 @@ struct OutputContextDeleter {
 };
 using OutputContextPtr = std::unique_ptr<AVFormatContext, OutputContextDeleter>;
 
-std::string AvErrorText(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(err, buf, sizeof buf);
-  return buf;
-}
-
 Status AvFailure(ErrorCode code, const std::string& what, int err) {
   return Status(code, what + ": " + AvErrorText(err));
 }

@@ -62,12 +62,6 @@ void InstallAvLogOnce() {
   });
 }
 
-std::string AvErrorText(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(err, buf, sizeof buf);
-  return buf;
-}
-
 // "what: libav's reason (first libav error line)".
 Status AvStatus(ErrorCode code, const std::string& what, int err) {
   std::string message = what;
