@@ -222,11 +222,10 @@ constexpr int kSeamWindow = 6;      // lines on each side of a seam compared
 constexpr float kSeamStep = 3.0F;   // energy inside / outside the seam
 constexpr float kBandRatio = 0.3F;  // band energy / centre energy, at most
 constexpr double kBandFrameShare = 0.6;
-constexpr float kFillMinLuma = 30.0F;  // darker bands are black borders, not fill
-constexpr float kFlatBandEnergy = 1.0F;
-constexpr float kFillMinShade = 3.0F;  // luma change across a fill band or over time, at least
-constexpr double kMaxFillPictureAspect = 0.9;  // picture extent / the frame's other extent  // mean
-                                               // |Laplacian| of a band with no detail at all
+constexpr float kFillMinLuma = 30.0F;    // darker bands are black borders, not fill
+constexpr float kFlatBandEnergy = 1.0F;  // mean |Laplacian| of a band with no detail at all
+constexpr float kFillMinShade = 3.0F;    // luma change across a fill band or over time, at least
+constexpr double kMaxFillPictureAspect = 0.9;  // picture extent / the frame's other extent
 
 // The step of the energy profile at `seam`: energy on the inner side over energy on the outer.
 // `inner_dir` is +1 when the picture lies at larger coordinates than the band.
