@@ -607,14 +607,13 @@ HttpClient::Attempt HttpClient::HeadOnce(const std::string& url, ObjectHead* hea
   return attempt;
 }
 
-common::StatusOr<ObjectHead> HttpClient::Head(const std::string& url) {
+Status HttpClient::Retrying(const std::function<Attempt(int attempt)>& once) {
   int last_tokens = 0;
   for (int attempt = 0;; ++attempt) {
-    ObjectHead head;
-    Attempt result = HeadOnce(url, &head);
+    const Attempt result = once(attempt);
     if (result.status.ok()) {
       retry_->OnSuccess(last_tokens);
-      return head;
+      return Status::Ok();
     }
     if (!result.status.retryable()) return result.status;
     const RetryPolicy::Decision decision =
@@ -633,6 +632,15 @@ common::StatusOr<ObjectHead> HttpClient::Head(const std::string& url) {
     last_tokens = decision.tokens;
     retry_->Sleep(decision.delay_seconds);
   }
+}
+
+common::StatusOr<ObjectHead> HttpClient::Head(const std::string& url) {
+  ObjectHead head;
+  VSIEVE_RETURN_IF_ERROR(Retrying([&](int) {
+    head = ObjectHead{};
+    return HeadOnce(url, &head);
+  }));
+  return head;
 }
 
 namespace {
@@ -743,32 +751,13 @@ HttpClient::Attempt HttpClient::SendOnce(const SendRequest& request, SendRespons
 }
 
 common::StatusOr<SendResponse> HttpClient::Send(const SendRequest& request) {
-  int last_tokens = 0;
-  for (int attempt = 0;; ++attempt) {
-    SendResponse response;
-    Attempt result = SendOnce(request, &response);
+  SendResponse response;
+  VSIEVE_RETURN_IF_ERROR(Retrying([&](int attempt) {
+    response = SendResponse{};
     response.attempts = attempt + 1;
-    if (result.status.ok()) {
-      retry_->OnSuccess(last_tokens);
-      return response;
-    }
-    if (!result.status.retryable()) return result.status;
-    const RetryPolicy::Decision decision =
-        retry_->OnRetryableFailure(attempt, result.timeout, result.retry_after);
-    if (!decision.retry) {
-      return Status(result.status.code(),
-                    result.status.message() + " (gave up: " + decision.why_not + ")",
-                    /*retryable=*/true);
-    }
-    common::MetricsRegistry::Global()
-        .GetCounter("vsieve_storage_retries_total", "Storage requests retried.",
-                    {{"tier", options_.tier_name}})
-        .Inc();
-    spdlog::debug("storage {}: {}; retry {} in {:.3f} s", options_.tier_name,
-                  result.status.message(), attempt + 1, decision.delay_seconds);
-    last_tokens = decision.tokens;
-    retry_->Sleep(decision.delay_seconds);
-  }
+    return SendOnce(request, &response);
+  }));
+  return response;
 }
 
 HttpClient::Attempt HttpClient::GetOnce(const std::string& url, DownloadSink* sink, int64_t offset,

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -170,6 +171,9 @@ class HttpClient {
   Attempt GetOnce(const std::string& url, DownloadSink* sink, int64_t offset,
                   const std::string& if_match, Transfer* transfer);
   void Record(const Attempt& attempt, int64_t body_bytes) const;
+  // Calls `once(attempt)` until an attempt succeeds, fails for good or the retry policy gives up
+  // (the last status then says why), sleeping and counting retries in between.
+  common::Status Retrying(const std::function<Attempt(int attempt)>& once);
 
   const HttpClientOptions options_;
   const std::shared_ptr<RetryPolicy> retry_;
