@@ -4,23 +4,13 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "media/video_decoder.h"
+#include "tests/daemon/json_lines.h"
 #include "tests/support/test_env.h"
 
 namespace vsieve::daemon {
 namespace {
-
-std::vector<nlohmann::json> ParseLines(const std::string& text) {
-  std::vector<nlohmann::json> rows;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  }
-  return rows;
-}
 
 class CropOutputCliTest : public ::testing::Test {
  protected:
