@@ -1,5 +1,6 @@
-// Frames per second of the shared real models through the model runtime (models/dnn_model.h,
-// models/yolo_detector.h): YOLOX-nano, FastestDet, Yolo-Fastest-1.1 and the DB text detector.
+// Frames per second of the shared real models through the model runtime
+// (models/runtime/dnn_model.h, models/regions/yolo_detector.h): YOLOX-nano, FastestDet,
+// Yolo-Fastest-1.1 and the DB text detector.
 //
 //   build/release/bench/model_bench --benchmark_min_time=2
 //
@@ -23,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "models/dnn_model.h"
-#include "models/yolo_detector.h"
+#include "models/regions/yolo_detector.h"
+#include "models/runtime/dnn_model.h"
 #include "tests/models/real_detectors.h"
 
 namespace vsieve::models {

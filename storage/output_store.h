@@ -14,7 +14,7 @@ struct OutputStoreOptions {
   // "file:///abs/path/" (a mounted store; the folder is created) or "s3://bucket/prefix/".
   std::string url;
   // s3: the endpoint, region, credentials, addressing, transport and retry settings, taken from
-  // the configured s3 tier (see daemon/filter_config.h).
+  // the configured s3 tier (see daemon/config/filter_config.h).
   TierConfig s3;
   int64_t multipart_bytes = 64LL << 20;  // s3: files above this go up in parts ...
   int64_t part_bytes = 16LL << 20;       // ... of this size (S3's minimum is 5 MiB)

@@ -1,6 +1,6 @@
 #pragma once
 
-// Shared by the config tests (tests/daemon/filter_config_test.cc, reader_factory_test.cc):
+// Shared by the config tests (tests/daemon/config/filter_config_test.cc, reader_factory_test.cc):
 // TOML text loaded through LoadFilterConfig.
 
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "daemon/filter_config.h"
+#include "daemon/config/filter_config.h"
 #include "tests/support/test_env.h"
 
 namespace vsieve::testing {

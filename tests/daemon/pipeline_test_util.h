@@ -1,12 +1,12 @@
 #pragma once
 
-// Shared by the pipeline tests (tests/daemon/pipeline_test.cc, pipeline_tiers_test.cc): small,
-// fast settings and stand-ins for decode and analysis.
+// Shared by the pipeline tests (tests/daemon/pipeline/pipeline_test.cc, pipeline_tiers_test.cc):
+// small, fast settings and stand-ins for decode and analysis.
 
 #include <string>
 #include <utility>
 
-#include "daemon/pipeline.h"
+#include "daemon/pipeline/pipeline.h"
 
 namespace vsieve::testing {
 

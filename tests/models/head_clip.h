@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "media/frame.h"
-#include "models/head.h"
-#include "models/region.h"
+#include "models/heads/head.h"
+#include "models/regions/region.h"
 #include "tests/support/video_frames.h"
 
 namespace vsieve::models {

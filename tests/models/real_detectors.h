@@ -1,12 +1,12 @@
 #pragma once
 
-// Shared by tests/models/yolo_detector_test.cc and bench/model_bench.cc (header-only, no test
-// framework): where the real YOLO-family models of ../shared/assets/models are and how to run
+// Shared by tests/models/regions/yolo_detector_test.cc and bench/model_bench.cc (header-only, no
+// test framework): where the real YOLO-family models of ../shared/assets/models are and how to run
 // them.
 
 #include <string>
 
-#include "models/yolo_detector.h"
+#include "models/regions/yolo_detector.h"
 
 namespace vsieve::testing {
 

@@ -1,0 +1,3 @@
+#include "daemon/commands/cli.h"
+
+int main(int argc, char** argv) { return vsieve::daemon::RunCli(argc, argv); }

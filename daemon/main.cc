@@ -1,3 +1,0 @@
-#include "daemon/cli.h"
-
-int main(int argc, char** argv) { return vsieve::daemon::RunCli(argc, argv); }

@@ -1,0 +1,211 @@
+#include "models/regions/text_detector.h"
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+#include <utility>
+
+namespace vsieve::models {
+namespace {
+
+using common::ErrorCode;
+using common::Status;
+using common::StatusOr;
+
+// The converted PP-OCRv4 graph accepts other input sizes without an error, but its probability
+// map is all zeros for non-square inputs (checked at 640x384..640x512), so every pass is a full
+// 640x640 square and several frames share it through tiling.
+constexpr int kInputSide = 640;
+constexpr int kCellSide = kInputSide / 2;
+// DB post-processing, as PaddleOCR's defaults (det_db_thresh, det_db_box_thresh,
+// det_db_unclip_ratio).
+constexpr float kBinaryThreshold = 0.3F;
+constexpr float kBoxThreshold = 0.5F;
+constexpr float kUnclipRatio = 1.5F;
+constexpr float kMinSide = 3.0F;
+
+// PaddleOCR's det NormalizeImage: (x / 255 - mean) / std, applied in the channel order cv2 read
+// the image (BGR), so the first mean goes with blue.
+const cv::Scalar kDetMean(0.485, 0.456, 0.406);
+const cv::Scalar kDetStd(0.229, 0.224, 0.225);
+
+constexpr int kClsHeight = 48;
+constexpr int kClsWidth = 192;
+
+Status ModelError(const std::string& what, const cv::Exception& e) {
+  return Status(ErrorCode::kModelFailed, what + ": " + e.what());
+}
+
+// Resizes `bgr` so it fits a square of `side`, keeping its aspect ratio; returns the scale.
+double FitInto(const cv::Mat& bgr, int side, cv::Mat* out) {
+  const double scale = static_cast<double>(side) / std::max(bgr.cols, bgr.rows);
+  const int w = std::clamp(static_cast<int>(std::lround(bgr.cols * scale)), 1, side);
+  const int h = std::clamp(static_cast<int>(std::lround(bgr.rows * scale)), 1, side);
+  cv::resize(bgr, *out, cv::Size(w, h), 0, 0, scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  return scale;
+}
+
+// Mean probability inside the contour, over its bounding box.
+float ContourScore(const cv::Mat& prob, const std::vector<cv::Point>& contour) {
+  const cv::Rect bounds = cv::boundingRect(contour) & cv::Rect(0, 0, prob.cols, prob.rows);
+  if (bounds.empty()) return 0.0F;
+  cv::Mat mask = cv::Mat::zeros(bounds.size(), CV_8UC1);
+  std::vector<std::vector<cv::Point>> shifted(1);
+  shifted[0].reserve(contour.size());
+  for (const auto& p : contour) shifted[0].push_back(p - bounds.tl());
+  cv::fillPoly(mask, shifted, cv::Scalar(1));
+  return static_cast<float>(cv::mean(prob(bounds), mask)[0]);
+}
+
+// DB post-processing of one probability map (or one cell of it). Boxes are scaled by
+// 1/`scale` into the pixels of the source image and clipped to `image_size`.
+std::vector<TextBox> BoxesFromProb(const cv::Mat& prob, double scale, const cv::Size& image_size) {
+  std::vector<TextBox> boxes;
+  cv::Mat bitmap = prob > kBinaryThreshold;
+  std::vector<std::vector<cv::Point>> contours;
+  cv::findContours(bitmap, contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
+  const cv::Rect image_rect(cv::Point(0, 0), image_size);
+  for (const auto& contour : contours) {
+    if (contour.size() < 4) continue;
+    cv::RotatedRect rect = cv::minAreaRect(contour);
+    if (std::min(rect.size.width, rect.size.height) < kMinSide) continue;
+    const float score = ContourScore(prob, contour);
+    if (score < kBoxThreshold) continue;
+    // Unclip: grow the rectangle by area * ratio / perimeter on every side, as DB does with a
+    // polygon offset.
+    const float w = rect.size.width;
+    const float h = rect.size.height;
+    const float distance = w * h * kUnclipRatio / (2.0F * (w + h));
+    rect.size.width = w + 2.0F * distance;
+    rect.size.height = h + 2.0F * distance;
+    if (std::min(rect.size.width, rect.size.height) < kMinSide + 2.0F) continue;
+    const auto inv = static_cast<float>(1.0 / scale);
+    TextBox box;
+    box.rect = cv::RotatedRect(
+        rect.center * inv, cv::Size2f(rect.size.width * inv, rect.size.height * inv), rect.angle);
+    box.box = box.rect.boundingRect() & image_rect;
+    box.score = score;
+    if (!box.box.empty()) boxes.push_back(box);
+  }
+  return boxes;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<TextDetector>> TextDetector::Load(const std::string& model_path) {
+  try {
+    cv::dnn::Net net = cv::dnn::readNetFromONNX(model_path);
+    if (net.empty()) return Status(ErrorCode::kModelFailed, "empty net from " + model_path);
+    net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+    net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+    return std::unique_ptr<TextDetector>(new TextDetector(std::move(net)));
+  } catch (const cv::Exception& e) {
+    return ModelError("loading text detector " + model_path, e);
+  }
+}
+
+StatusOr<cv::Mat> TextDetector::Forward(const cv::Mat& input640) {
+  try {
+    cv::Mat input;
+    input640.convertTo(input, CV_32FC3, 1.0 / 255.0);
+    cv::subtract(input, kDetMean, input);
+    cv::divide(input, kDetStd, input);
+    cv::Mat blob = cv::dnn::blobFromImage(input);
+    net_.setInput(blob);
+    cv::Mat out = net_.forward();
+    if (out.total() != static_cast<size_t>(kInputSide) * kInputSide) {
+      return Status(ErrorCode::kModelFailed,
+                    "text detector output has " + std::to_string(out.total()) + " values");
+    }
+    return cv::Mat(kInputSide, kInputSide, CV_32FC1, out.ptr<float>()).clone();
+  } catch (const cv::Exception& e) {
+    return ModelError("running text detector", e);
+  }
+}
+
+StatusOr<std::vector<TextBox>> TextDetector::Detect(const cv::Mat& bgr) {
+  if (bgr.empty() || bgr.type() != CV_8UC3) {
+    return Status(ErrorCode::kInvalidArgument, "text detector needs a non-empty BGR image");
+  }
+  cv::Mat canvas(kInputSide, kInputSide, CV_8UC3, cv::Scalar::all(0));
+  cv::Mat fitted;
+  const double scale = FitInto(bgr, kInputSide, &fitted);
+  fitted.copyTo(canvas(cv::Rect(0, 0, fitted.cols, fitted.rows)));
+  VSIEVE_ASSIGN_OR_RETURN(cv::Mat prob, Forward(canvas));
+  return BoxesFromProb(prob(cv::Rect(0, 0, fitted.cols, fitted.rows)), scale, bgr.size());
+}
+
+StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectTiled(
+    const std::vector<cv::Mat>& images) {
+  std::vector<std::vector<TextBox>> results;
+  results.reserve(images.size());
+  for (size_t start = 0; start < images.size(); start += 4) {
+    const size_t count = std::min<size_t>(4, images.size() - start);
+    cv::Mat canvas(kInputSide, kInputSide, CV_8UC3, cv::Scalar::all(0));
+    std::vector<cv::Rect> cells(count);
+    std::vector<double> scales(count);
+    for (size_t k = 0; k < count; ++k) {
+      const cv::Mat& image = images[start + k];
+      if (image.empty() || image.type() != CV_8UC3) {
+        return Status(ErrorCode::kInvalidArgument, "text detector needs non-empty BGR images");
+      }
+      cv::Mat fitted;
+      scales[k] = FitInto(image, kCellSide, &fitted);
+      const cv::Point origin(static_cast<int>(k % 2) * kCellSide,
+                             static_cast<int>(k / 2) * kCellSide);
+      cells[k] = cv::Rect(origin, fitted.size());
+      fitted.copyTo(canvas(cells[k]));
+    }
+    VSIEVE_ASSIGN_OR_RETURN(cv::Mat prob, Forward(canvas));
+    for (size_t k = 0; k < count; ++k) {
+      results.push_back(BoxesFromProb(prob(cells[k]), scales[k], images[start + k].size()));
+    }
+  }
+  return results;
+}
+
+StatusOr<std::unique_ptr<TextAngleClassifier>> TextAngleClassifier::Load(
+    const std::string& model_path) {
+  try {
+    cv::dnn::Net net = cv::dnn::readNetFromONNX(model_path);
+    if (net.empty()) return Status(ErrorCode::kModelFailed, "empty net from " + model_path);
+    net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+    net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+    return std::unique_ptr<TextAngleClassifier>(new TextAngleClassifier(std::move(net)));
+  } catch (const cv::Exception& e) {
+    return ModelError("loading text angle classifier " + model_path, e);
+  }
+}
+
+StatusOr<float> TextAngleClassifier::UpsideDownProbability(const cv::Mat& line_bgr) {
+  if (line_bgr.empty() || line_bgr.type() != CV_8UC3) {
+    return Status(ErrorCode::kInvalidArgument, "angle classifier needs a non-empty BGR image");
+  }
+  try {
+    // PaddleOCR's cls resize: height 48, width by aspect ratio up to 192, padded on the right
+    // with zeros after normalising.
+    const double ratio = static_cast<double>(line_bgr.cols) / line_bgr.rows;
+    const int width = std::clamp(static_cast<int>(std::ceil(kClsHeight * ratio)), 1, kClsWidth);
+    cv::Mat resized;
+    cv::resize(line_bgr, resized, cv::Size(width, kClsHeight));
+    cv::Mat input(kClsHeight, kClsWidth, CV_32FC3, cv::Scalar::all(0));
+    resized.convertTo(input(cv::Rect(0, 0, width, kClsHeight)), CV_32FC3, 2.0 / 255.0, -1.0);
+    net_.setInput(cv::dnn::blobFromImage(input));
+    cv::Mat out = net_.forward();
+    if (out.total() != 2) {
+      return Status(ErrorCode::kModelFailed,
+                    "angle classifier output has " + std::to_string(out.total()) + " values");
+    }
+    const float* p = out.ptr<float>();
+    // The exported model ends in softmax; normalise anyway in case it gives logits.
+    if (p[0] >= 0.0F && p[1] >= 0.0F && std::abs(p[0] + p[1] - 1.0F) < 1e-3F) return p[1];
+    const float m = std::max(p[0], p[1]);
+    const float e0 = std::exp(p[0] - m);
+    const float e1 = std::exp(p[1] - m);
+    return e1 / (e0 + e1);
+  } catch (const cv::Exception& e) {
+    return ModelError("running text angle classifier", e);
+  }
+}
+
+}  // namespace vsieve::models

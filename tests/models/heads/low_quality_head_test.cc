@@ -1,0 +1,186 @@
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "models/heads/builtin_heads.h"
+#include "models/runtime/model_paths.h"
+#include "tests/models/head_clip.h"
+#include "tests/support/test_env.h"
+#include "tests/support/video_frames.h"
+
+namespace vsieve::models {
+namespace {
+
+using testing::Ffmpeg;
+using testing::TempDir;
+
+class LowQualityHeadTest : public ::testing::Test {
+ protected:
+  LowQualityHeadTest()
+      : paths_(ResolveModelPaths({})), head_(paths_.brisque_model, paths_.brisque_range) {}
+
+  HeadOutput RunOn(const std::vector<std::string>& args, const std::string& name = "clip.mp4") {
+    const std::string path = dir_.File(name);
+    std::vector<std::string> all = args;
+    if (name.ends_with(".mp4")) all.insert(all.end(), {"-preset", "ultrafast"});
+    all.insert(all.end(), {"-pix_fmt", "yuv420p", path});
+    EXPECT_TRUE(testing::Ffmpeg(all)) << name;
+    return RunOnFile(path);
+  }
+  HeadOutput RunOnFile(const std::string& path) {
+    auto clip = Load(path);
+    EXPECT_FALSE(clip->frames.empty()) << path;
+    auto out = head_.Run(clip->input);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    if (!out.ok()) return HeadOutput{};
+    EXPECT_NEAR(Prob(*out, "low_quality_video") + Prob(*out, "normal_video"), 1.0, 1e-9);
+    return *out;
+  }
+  TempDir dir_;
+  ModelPaths paths_;
+  LowQualityHead head_;
+};
+
+// 640x360 sources: at the analysis limit, so frames keep displayed pixels and the coding grid.
+const std::vector<std::string> kClean = {"-f", "lavfi", "-i", "testsrc2=s=640x360:r=25", "-t", "3"};
+
+std::vector<std::string> With(const std::string& filter) {
+  std::vector<std::string> args = kClean;
+  args.insert(args.end(), {"-vf", filter});
+  return args;
+}
+
+TEST_F(LowQualityHeadTest, NameLabelsAndScores) {
+  EXPECT_EQ(head_.name(), "low_quality_filter");
+  EXPECT_EQ(head_.labels(), (std::vector<std::string>{"low_quality_video", "normal_video"}));
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn(kClean);
+  for (const char* key :
+       {"sharpness", "blockiness", "noise", "exposure", "brisque", "resolution"}) {
+    EXPECT_TRUE(out.scores.contains(key)) << key;
+  }
+  EXPECT_EQ(out.scores["resolution"].get<int>(), 360);
+  if (!paths_.brisque_model.empty()) EXPECT_TRUE(out.scores["brisque"].is_number());
+}
+
+TEST_F(LowQualityHeadTest, CleanSourcesAreNormal) {
+  VSIEVE_REQUIRE_FFMPEG();
+  EXPECT_EQ(RunOn(kClean).label, "normal_video");
+  EXPECT_EQ(RunOn({"-f", "lavfi", "-i", "mandelbrot=s=640x360:r=25", "-t", "2"}).label,
+            "normal_video");
+}
+
+TEST_F(LowQualityHeadTest, BlurIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn(With("gblur=sigma=6"));
+  EXPECT_EQ(out.label, "low_quality_video");
+  EXPECT_GT(out.scores["blur_px"].get<double>(), 1.5);
+}
+
+TEST_F(LowQualityHeadTest, NoiseIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn(With("noise=alls=60:allf=t"));
+  EXPECT_EQ(out.label, "low_quality_video");
+  EXPECT_GT(out.scores["noise"].get<double>(), 10.0);
+}
+
+TEST_F(LowQualityHeadTest, BlockingIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput pixelated = RunOn(With("scale=iw/8:ih/8,scale=iw*8:ih*8:flags=neighbor"));
+  EXPECT_EQ(pixelated.label, "low_quality_video");
+  const HeadOutput mpeg2 = RunOn({"-f", "lavfi", "-i", "mandelbrot=s=640x360:r=25", "-t", "2",
+                                  "-c:v", "mpeg2video", "-q:v", "31", "-qmin", "31"},
+                                 "blocky.mpg");
+  EXPECT_EQ(mpeg2.label, "low_quality_video");
+}
+
+// Pixel repetition at a block size other than the codec's 8, over textured content (fractal,
+// cellular automaton), at native and at downscaled analysis size.
+TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfTexturedContentIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  for (const auto& [source, factor] :
+       {std::pair{"mandelbrot=s=640x360:r=25", 6},
+        std::pair{"cellauto=s=640x360:r=25:rule=110:scroll=1", 5},
+        std::pair{"cellauto=s=1280x720:r=25:rule=30:scroll=1", 10}}) {
+    const std::string f = std::to_string(factor);
+    const HeadOutput out =
+        RunOn({"-f", "lavfi", "-i", source, "-t", "2", "-vf",
+               "scale=iw/" + f + ":ih/" + f + ",scale=iw*" + f + ":ih*" + f + ":flags=neighbor"});
+    EXPECT_EQ(out.label, "low_quality_video") << source << " x" << factor;
+    EXPECT_GT(out.scores["upscaled_blocks"].get<double>(), 0.4) << source;
+  }
+}
+
+// Flat bands and bars step sharply too, but rarely and along one direction: a test pattern is
+// not an upscale.
+TEST_F(LowQualityHeadTest, TestPatternsAreNotUpscales) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out =
+      RunOn({"-f", "lavfi", "-i", "rgbtestsrc=s=640x480:r=25", "-t", "2", "-vf", "scroll=h=0.005"});
+  EXPECT_EQ(out.label, "normal_video");
+  EXPECT_LT(out.scores["block_density"].get<double>(), 0.02);
+}
+
+TEST_F(LowQualityHeadTest, LowResolutionIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn({"-f", "lavfi", "-i", "testsrc2=s=160x90:r=25", "-t", "2"});
+  EXPECT_EQ(out.label, "low_quality_video");
+  EXPECT_EQ(out.scores["resolution"].get<int>(), 90);
+}
+
+TEST_F(LowQualityHeadTest, DownscaledFramesSkipBlockiness) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput out = RunOn({"-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25", "-t", "2"});
+  EXPECT_TRUE(out.scores["blockiness"].is_null());
+  EXPECT_EQ(out.label, "normal_video");
+}
+
+TEST_F(LowQualityHeadTest, DegenerateInputsAreSane) {
+  media::VideoMeta meta;
+  meta.width = 1280;
+  meta.height = 720;
+  const std::vector<cv::Mat> kinds = DegenerateFrames();
+  for (const cv::Mat& frame : kinds) {
+    for (const int count : {1, 2, 16}) {
+      HeadInput input = RepeatFrame(frame, count);
+      input.meta = &meta;
+      input.analysis_scale = 0.5;
+      auto out = head_.Run(input);
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      EXPECT_EQ(out->label, "normal_video") << frame.size() << " x" << count;
+    }
+  }
+  EXPECT_TRUE(head_.Run(HeadInput{}).ok());
+}
+
+TEST_F(LowQualityHeadTest, MissingBrisqueModelRemovesThatCue) {
+  VSIEVE_REQUIRE_FFMPEG();
+  LowQualityHead bare("", "");
+  ASSERT_TRUE(testing::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=s=160x90:r=25", "-t", "1", "-pix_fmt",
+                               "yuv420p", dir_.File("small.mp4")}));
+  auto clip = Load(dir_.File("small.mp4"));
+  auto out = bare.Run(clip->input);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->scores["brisque"].is_null());
+  EXPECT_EQ(out->label, "low_quality_video");
+}
+
+TEST_F(LowQualityHeadTest, RealWebcamClipIsLowQuality) {
+  VSIEVE_REQUIRE_ASSETS();
+  const HeadOutput out =
+      RunOnFile(testing::SharedAssetsDir() + "/videos/low_quality/kphotoalbum_webcam_160x120.avi");
+  EXPECT_EQ(out.label, "low_quality_video");
+}
+
+TEST_F(LowQualityHeadTest, RealHdClipIsNormal) {
+  VSIEVE_REQUIRE_ASSETS();
+  const HeadOutput out =
+      RunOnFile(testing::SharedAssetsDir() + "/videos/natural/phone_bear_horizontal.mp4");
+  EXPECT_EQ(out.label, "normal_video");
+}
+
+}  // namespace
+}  // namespace vsieve::models

@@ -1,0 +1,410 @@
+#include "models/regions/region_detectors.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/regions/safe_crop.h"
+#include "models/regions/text_detector.h"
+#include "tests/support/test_env.h"
+#include "tests/support/video_frames.h"
+
+namespace vsieve::models {
+namespace {
+
+using testing::Ffmpeg;
+using testing::SharedAssetsDir;
+using testing::TempDir;
+
+double IoU(const cv::Rect& a, const cv::Rect& b) {
+  const double inter = (a & b).area();
+  const double uni = a.area() + b.area() - inter;
+  return uni > 0 ? inter / uni : 0.0;
+}
+
+std::vector<Region> OfKind(const std::vector<Region>& regions, RegionKind kind) {
+  std::vector<Region> out;
+  for (const Region& r : regions) {
+    if (r.kind == kind) out.push_back(r);
+  }
+  return out;
+}
+
+std::vector<Region> Detected(RegionDetector& detector, const std::vector<media::Frame>& frames) {
+  auto regions = detector.Detect(frames);
+  EXPECT_TRUE(regions.ok()) << regions.status().ToString();
+  return regions.ok() ? *regions : std::vector<Region>{};
+}
+
+std::string VideoAsset(const std::string& relative) {
+  return SharedAssetsDir() + "/videos/" + relative;
+}
+
+// Content that moves everywhere: a scrolling window over a large test pattern.
+constexpr char kMovingSource[] = "testsrc2=s=960x540:r=25";
+constexpr char kMovingCrop[] = "crop=480:270:'mod(t*160,480)':'mod(t*80,270)'";
+
+class RegionDetectorsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { VSIEVE_REQUIRE_FFMPEG(); }
+
+  // Makes a 2 s clip from a lavfi graph and reads `count` frames of it.
+  std::vector<media::Frame> Clip(const std::string& name, const std::vector<std::string>& args,
+                                 int count = 16) {
+    const std::string path = dir_.File(name);
+    std::vector<std::string> full = args;
+    full.insert(full.end(), {"-t", "2", "-pix_fmt", "yuv420p", path});
+    EXPECT_TRUE(Ffmpeg(full)) << name;
+    auto frames = testing::ReadFramesEvenly(path, count);
+    EXPECT_FALSE(frames.empty()) << name;
+    return frames;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(RegionDetectorsTest, LetterboxBarsAreFound) {
+  auto frames = Clip("letterbox.mp4",
+                     {"-f", "lavfi", "-i", "testsrc2=s=320x180:r=25", "-vf", "pad=320:240:0:30"});
+  BlackBorderDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  for (const Region& r : regions) {
+    EXPECT_EQ(r.kind, RegionKind::kBlackBorder);
+    EXPECT_EQ(r.label, "letterbox");
+    EXPECT_TRUE(r.avoid);
+  }
+  EXPECT_GE(IoU(regions[0].box, cv::Rect(0, 0, 320, 30)), 0.9);
+  EXPECT_GE(IoU(regions[1].box, cv::Rect(0, 210, 320, 30)), 0.9);
+  EXPECT_GE(IoU(SafeCrop(cv::Size(320, 240), regions), cv::Rect(0, 30, 320, 180)), 0.9);
+}
+
+TEST_F(RegionDetectorsTest, PillarboxBarsAreFound) {
+  auto frames = Clip("pillarbox.mp4",
+                     {"-f", "lavfi", "-i", "testsrc2=s=240x240:r=25", "-vf", "pad=320:240:40:0"});
+  BlackBorderDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  EXPECT_EQ(regions[0].label, "pillarbox");
+  EXPECT_GE(IoU(regions[0].box, cv::Rect(0, 0, 40, 240)), 0.9);
+  EXPECT_GE(IoU(regions[1].box, cv::Rect(280, 0, 40, 240)), 0.9);
+  EXPECT_GE(IoU(SafeCrop(cv::Size(320, 240), regions), cv::Rect(40, 0, 240, 240)), 0.9);
+  // Black bars are not a blurred fill.
+  BlurFillDetector blur;
+  EXPECT_TRUE(Detected(blur, frames).empty());
+}
+
+TEST_F(RegionDetectorsTest, DarkSceneIsNotABorder) {
+  auto frames = Clip("dark.mp4",
+                     {"-f", "lavfi", "-i", "testsrc2=s=320x240:r=25", "-vf", "eq=brightness=-0.4"});
+  BlackBorderDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+}
+
+// Dark content that fades in from a black top third: no straight seam into lit picture, and no
+// twin at the bottom, so it is not a letterbox (it would crop away a third of a clean frame).
+TEST_F(RegionDetectorsTest, DarkTopOfASceneIsNotABorder) {
+  auto frames = Clip("dark_top.mp4",
+                     {"-f", "lavfi", "-i", kMovingSource, "-vf",
+                      std::string(kMovingCrop) + ",geq=lum='lum(X,Y)*clip((Y-H*0.35)/(H*0.3),0,1)':"
+                                                 "cb='cb(X,Y)':cr='cr(X,Y)'"});
+  BlackBorderDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+}
+
+TEST_F(RegionDetectorsTest, AllBlackClipHasNoBorder) {
+  auto frames = Clip("black.mp4", {"-f", "lavfi", "-i", "color=c=black:s=320x240:r=25"});
+  BlackBorderDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+  StaticOverlayDetector overlay;
+  EXPECT_TRUE(Detected(overlay, frames).empty());
+  BlurFillDetector blur;
+  EXPECT_TRUE(Detected(blur, frames).empty());
+}
+
+TEST_F(RegionDetectorsTest, BlurredFillBesidePortraitVideo) {
+  // A 180x320 portrait source, centred at full height (202 px wide, x = 219..421) over a
+  // blurred, enlarged copy of itself in a 640x360 frame.
+  auto frames =
+      Clip("blurfill.mp4", {"-f", "lavfi", "-i", "testsrc2=s=180x320:r=25", "-filter_complex",
+                            "[0]split[a][b];[a]scale=640:-2,gblur=sigma=20,crop=640:360[bg];"
+                            "[b]scale=-2:360[fg];[bg][fg]overlay=(W-w)/2:0"});
+  BlurFillDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  for (const Region& r : regions) {
+    EXPECT_EQ(r.kind, RegionKind::kBlurFill);
+    EXPECT_EQ(r.label, "blur_fill");
+  }
+  EXPECT_GE(IoU(regions[0].box, cv::Rect(0, 0, 219, 360)), 0.9);
+  EXPECT_GE(IoU(regions[1].box, cv::Rect(421, 0, 219, 360)), 0.9);
+  EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
+}
+
+TEST_F(RegionDetectorsTest, BlurredFillAboveAndBelowLandscapeVideo) {
+  auto frames =
+      Clip("blurfill_v.mp4", {"-f", "lavfi", "-i", "testsrc2=s=320x180:r=25", "-filter_complex",
+                              "[0]split[a][b];[a]scale=-2:640,gblur=sigma=20,crop=360:640[bg];"
+                              "[b]scale=360:-2[fg];[bg][fg]overlay=0:(H-h)/2"});
+  BlurFillDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  // 360x202 picture at y = 219..421.
+  EXPECT_GE(IoU(regions[0].box, cv::Rect(0, 0, 360, 219)), 0.9);
+  EXPECT_GE(IoU(regions[1].box, cv::Rect(0, 421, 360, 219)), 0.9);
+}
+
+// The picture inside the fill is smooth (a drifting gradient): it holds hardly more detail than
+// its blurred copy, and only the seams show where it ends.
+TEST_F(RegionDetectorsTest, BlurredFillAroundASmoothPicture) {
+  auto frames =
+      Clip("blurfill_smooth.mp4",
+           {"-f", "lavfi", "-i", "gradients=s=202x360:r=25:speed=0.05:nb_colors=8:seed=3",
+            "-filter_complex",
+            "[0]format=yuv420p,split[a][b];[a]scale=640:-2,crop=640:360,gblur=sigma=25[bg];"
+            "[bg][b]overlay=219:0"});
+  BlurFillDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
+}
+
+// Plain margins of one colour around graphics with two strong vertical lines (a slide) are no
+// fill: fill is a blurred copy of the picture and changes shade.
+TEST_F(RegionDetectorsTest, PlainMarginsAreNotFill) {
+  auto frames = Clip("slide.mp4", {"-f", "lavfi", "-i", "color=c=0x303840:s=640x360:r=25", "-vf",
+                                   "drawbox=x=200:y=0:w=240:h=360:color=white:t=3,"
+                                   "drawbox=x=230:y=60:w=180:h=200:color=yellow@0.8:t=fill"});
+  BlurFillDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+}
+
+TEST_F(RegionDetectorsTest, OneSidedBlurIsNotAFill) {
+  // Shallow depth of field stand-in: the left 40% is soft, the rest sharp, no symmetric seam.
+  auto frames =
+      Clip("soft_left.mp4", {"-f", "lavfi", "-i", "testsrc2=s=640x360:r=25", "-filter_complex",
+                             "[0]split[a][b];[a]crop=256:360:0:0,gblur=sigma=12[l];"
+                             "[b][l]overlay=0:0"});
+  BlurFillDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+  auto plain = Clip("plain.mp4", {"-f", "lavfi", "-i", "testsrc2=s=640x360:r=25"});
+  EXPECT_TRUE(Detected(detector, plain).empty());
+}
+
+TEST_F(RegionDetectorsTest, StaticLogoOverMovingPicture) {
+  // A 72x40 logo at (396, 12), opaque and half transparent.
+  const cv::Rect truth(396, 12, 72, 40);
+  for (const std::string alpha : {"1.0", "0.5"}) {
+    auto frames =
+        Clip("logo" + alpha + ".mp4", {"-f", "lavfi", "-i", kMovingSource, "-f", "lavfi", "-i",
+                                       "smptebars=s=72x40:r=25", "-filter_complex",
+                                       std::string("[0]") + kMovingCrop +
+                                           "[bg];[1]format=rgba,colorchannelmixer=aa=" + alpha +
+                                           "[l];[bg][l]overlay=W-w-12:12:shortest=1"});
+    StaticOverlayDetector detector;
+    const auto regions = Detected(detector, frames);
+    ASSERT_EQ(regions.size(), 1U) << "alpha " << alpha;
+    EXPECT_EQ(regions[0].kind, RegionKind::kWatermark);
+    EXPECT_TRUE(regions[0].avoid);
+    EXPECT_GE(IoU(regions[0].box, truth), 0.8) << "alpha " << alpha;
+    // The crop keeps everything left of the logo.
+    EXPECT_GE(IoU(SafeCrop(cv::Size(480, 270), regions), cv::Rect(0, 0, 396, 270)), 0.9);
+  }
+}
+
+TEST_F(RegionDetectorsTest, StillVideoHasNoOverlay) {
+  auto frames = Clip("still.mp4", {"-f", "lavfi", "-i", "smptehdbars=s=480x270:r=25"});
+  StaticOverlayDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+  BlackBorderDetector border;
+  EXPECT_TRUE(Detected(border, frames).empty());
+}
+
+// Content that changes slowly keeps some edges' directions for a while (the rim of a fractal
+// during a zoom, colour bands that drift): no mark, and no crop of a clean frame.
+TEST_F(RegionDetectorsTest, SlowlyEvolvingContentHasNoOverlay) {
+  for (const std::string source :
+       {"mandelbrot=s=640x360:r=25:start_scale=3:end_scale=0.3",
+        "mandelbrot=s=640x360:r=25:start_scale=1.5:end_scale=0.05:inner=period",
+        "gradients=s=640x360:r=25:speed=0.02:nb_colors=6:seed=3"}) {
+    auto frames = Clip("slow.mp4", {"-f", "lavfi", "-i", source}, 10);
+    StaticOverlayDetector detector;
+    const auto regions = Detected(detector, frames);
+    EXPECT_TRUE(regions.empty()) << source << ": " << regions.size() << " regions, first "
+                                 << (regions.empty() ? cv::Rect() : regions.front().box);
+  }
+}
+
+TEST_F(RegionDetectorsTest, MovingPictureWithoutOverlayHasNone) {
+  auto frames = Clip("moving.mp4", {"-f", "lavfi", "-i", kMovingSource, "-vf", kMovingCrop});
+  StaticOverlayDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+}
+
+TEST_F(RegionDetectorsTest, EmptyInputGivesNoRegions) {
+  BlackBorderDetector border;
+  BlurFillDetector blur;
+  StaticOverlayDetector overlay;
+  TextRegionDetector text(nullptr);
+  const std::vector<media::Frame> none;
+  EXPECT_TRUE(Detected(border, none).empty());
+  EXPECT_TRUE(Detected(blur, none).empty());
+  EXPECT_TRUE(Detected(overlay, none).empty());
+  EXPECT_TRUE(Detected(text, none).empty());
+}
+
+// ---- Text regions (need the DB model from ../shared) ------------------------------------------
+
+class TextRegionDetectorTest : public RegionDetectorsTest {
+ protected:
+  static void SetUpTestSuite() {
+    if (SharedAssetsDir().empty()) return;
+    auto loaded = TextDetector::Load(SharedAssetsDir() +
+                                     "/models/paddleocr/ch_PP-OCRv4_det_640x640_ocv46.onnx");
+    if (loaded.ok()) detector_ = std::move(loaded).value().release();
+  }
+  static void TearDownTestSuite() {
+    delete detector_;
+    detector_ = nullptr;
+  }
+  void SetUp() override {
+    RegionDetectorsTest::SetUp();
+    VSIEVE_REQUIRE_ASSETS();
+    ASSERT_NE(detector_, nullptr);
+  }
+  static TextDetector* detector_;
+};
+
+TextDetector* TextRegionDetectorTest::detector_ = nullptr;
+
+// A channel name in a corner that never changes, over a mostly still picture: a watermark (found
+// as text), avoided, and still text to the heads that read text.
+TEST_F(TextRegionDetectorTest, StillTextInACornerIsAWatermark) {
+  std::string font;
+  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
+      font.empty()) {
+    GTEST_SKIP() << "no font for drawtext";
+  }
+  auto frames =
+      Clip("bug.mp4", {"-f", "lavfi", "-i", "smptehdbars=s=480x270:r=25", "-vf",
+                       "zoompan=z='1.02+0.001*on':d=1:s=480x270:fps=25,drawtext=fontfile=" + font +
+                           ":text='NEWS 24':fontsize=22:fontcolor=white:"
+                           "borderw=2:x=w-tw-14:y=12"});
+  TextRegionDetector detector(detector_);
+  const auto regions = Detected(detector, frames);
+  const Region* mark = nullptr;
+  for (const Region& r : regions) {
+    if (r.kind == RegionKind::kWatermark) mark = &r;
+  }
+  ASSERT_NE(mark, nullptr);
+  EXPECT_TRUE(mark->avoid);
+  EXPECT_TRUE(IsTextRegion(*mark));
+  EXPECT_GE(mark->box.x, 320);
+  EXPECT_LE(mark->box.y + mark->box.height, 50);
+}
+
+TEST_F(TextRegionDetectorTest, DrawnSubtitlesAreAvoided) {
+  std::string font;
+  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans"}, &font) != 0 ||
+      font.empty()) {
+    GTEST_SKIP() << "no font for drawtext";
+  }
+  const std::string style =
+      "fontfile=" + font + ":fontsize=20:fontcolor=white:borderw=2:x=(w-tw)/2:y=h-th-16";
+  auto frames = Clip("subs.mp4",
+                     {"-f", "lavfi", "-i", "mandelbrot=s=480x270:r=25", "-vf",
+                      "drawtext=" + style +
+                          ":text='Where are you going tonight':enable='lt(t,1)',drawtext=" + style +
+                          ":text='To the station, obviously':enable='gte(t,1)'"});
+  TextRegionDetector detector(detector_);
+  const auto regions = Detected(detector, frames);
+  const Region* subtitle = nullptr;
+  for (const Region& r : regions) {
+    if (r.label == "subtitle") subtitle = &r;
+  }
+  ASSERT_NE(subtitle, nullptr);
+  EXPECT_TRUE(subtitle->avoid);
+  EXPECT_EQ(subtitle->kind, RegionKind::kText);
+  // Both lines sit centred, bottom at y = 254; the text is ~20 px tall and ~260 px wide.
+  EXPECT_GE(subtitle->box.y, 220);
+  EXPECT_LE(subtitle->box.y + subtitle->box.height, 270);
+  EXPECT_NEAR(subtitle->box.x + subtitle->box.width / 2.0, 240.0, 20.0);
+  EXPECT_GE(subtitle->box.width, 200);
+  const cv::Rect crop = SafeCrop(cv::Size(480, 270), regions);
+  EXPECT_LE(crop.y + crop.height, subtitle->box.y + 1);
+}
+
+TEST_F(TextRegionDetectorTest, RealHardSubtitles) {
+  auto frames = testing::ReadFramesEvenly(
+      VideoAsset("text_overlay_subtitles_watermark/DERIVED_friday_hardsub.mp4"), 16);
+  ASSERT_FALSE(frames.empty());
+  TextRegionDetector detector(detector_);
+  const auto regions = Detected(detector, frames);
+  const int h = frames.front().bgr.rows;
+  bool found = false;
+  for (const Region& r : regions) {
+    if (r.label == "subtitle" && r.box.y >= h * 0.6) found = true;
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(TextRegionDetectorTest, RealWatermarkClip) {
+  auto frames = testing::ReadFramesEvenly(
+      VideoAsset("text_overlay_subtitles_watermark/DERIVED_flower_watermark.mp4"), 16);
+  ASSERT_FALSE(frames.empty());
+  const cv::Size size = frames.front().bgr.size();
+  TextRegionDetector text(detector_);
+  StaticOverlayDetector overlay;
+  std::vector<Region> regions = Detected(text, frames);
+  for (const Region& r : Detected(overlay, frames)) regions.push_back(r);
+  // The logo sits top-right, "SAMPLE WATERMARK" bottom-right; both must be avoided.
+  const cv::Rect top_right(size.width * 3 / 4, 0, size.width / 4, size.height / 3);
+  const cv::Rect bottom_right(size.width / 2, size.height * 3 / 4, size.width / 2, size.height / 4);
+  bool logo = false;
+  bool caption = false;
+  for (const Region& r : regions) {
+    if (!r.avoid) continue;
+    if ((r.box & top_right).area() > 0) logo = true;
+    if ((r.box & bottom_right).area() > 0) caption = true;
+  }
+  EXPECT_TRUE(logo);
+  EXPECT_TRUE(caption);
+}
+
+// ---- Real borders -----------------------------------------------------------------------------
+
+TEST(RealBorderTest, RocketLetterbox) {
+  VSIEVE_REQUIRE_ASSETS();
+  auto frames =
+      testing::ReadFramesEvenly(VideoAsset("letterbox_pillarbox/rocket-blackbars.mp4"), 10);
+  ASSERT_FALSE(frames.empty());
+  BlackBorderDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  // 105 px bars in 480x480 (the source repo's cropdetect rounds the picture to 256 rows at 112).
+  const double s = frames.front().analysis_scale;
+  EXPECT_EQ(regions[0].label, "letterbox");
+  EXPECT_NEAR(regions[0].box.y + regions[0].box.height, 108 * s, 6 * s);
+  EXPECT_NEAR(regions[1].box.y, 372 * s, 6 * s);
+  EXPECT_EQ(regions[0].box.width, frames.front().bgr.cols);
+}
+
+TEST(RealBorderTest, MovieHelloPillarbox) {
+  VSIEVE_REQUIRE_ASSETS();
+  auto frames = testing::ReadFramesEvenly(VideoAsset("letterbox_pillarbox/movie-hello.mp4"), 10);
+  ASSERT_FALSE(frames.empty());
+  BlackBorderDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  const double s = frames.front().analysis_scale;
+  const int w = frames.front().bgr.cols;
+  EXPECT_EQ(regions[0].label, "pillarbox");
+  EXPECT_NEAR(regions[0].box.width, 64 * s, 3);
+  EXPECT_NEAR(w - regions[1].box.x, 64 * s, 3);
+}
+
+}  // namespace
+}  // namespace vsieve::models

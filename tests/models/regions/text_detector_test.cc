@@ -1,0 +1,159 @@
+#include "models/regions/text_detector.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/support/test_env.h"
+
+namespace vsieve::models {
+namespace {
+
+using testing::SharedAssetsDir;
+
+std::string ModelFile(const std::string& name) {
+  return SharedAssetsDir() + "/models/paddleocr/" + name;
+}
+
+double IoU(const cv::Rect& a, const cv::Rect& b) {
+  const double inter = (a & b).area();
+  const double uni = a.area() + b.area() - inter;
+  return uni > 0 ? inter / uni : 0.0;
+}
+
+// One line of black text on white, as a cut-out line would look.
+cv::Mat TextLine(const std::string& text) {
+  cv::Mat line(48, 320, CV_8UC3, cv::Scalar::all(255));
+  cv::putText(line, text, cv::Point(8, 36), cv::FONT_HERSHEY_SIMPLEX, 1.1, cv::Scalar::all(0), 2,
+              cv::LINE_AA);
+  return line;
+}
+
+class TextDetectorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (SharedAssetsDir().empty()) return;
+    auto det = TextDetector::Load(ModelFile("ch_PP-OCRv4_det_640x640_ocv46.onnx"));
+    if (det.ok()) detector_ = std::move(det).value().release();
+    auto cls = TextAngleClassifier::Load(ModelFile("ch_ppocr_mobile_v2.0_cls_48x192_ocv46.onnx"));
+    if (cls.ok()) classifier_ = std::move(cls).value().release();
+  }
+  static void TearDownTestSuite() {
+    delete detector_;
+    delete classifier_;
+    detector_ = nullptr;
+    classifier_ = nullptr;
+  }
+  void SetUp() override {
+    VSIEVE_REQUIRE_ASSETS();
+    ASSERT_NE(detector_, nullptr);
+    ASSERT_NE(classifier_, nullptr);
+  }
+
+  static TextDetector* detector_;
+  static TextAngleClassifier* classifier_;
+};
+
+TextDetector* TextDetectorTest::detector_ = nullptr;
+TextAngleClassifier* TextDetectorTest::classifier_ = nullptr;
+
+TEST_F(TextDetectorTest, FindsSceneText) {
+  const cv::Mat image = cv::imread(SharedAssetsDir() + "/images/scenetext01.jpg");
+  ASSERT_FALSE(image.empty());
+  auto boxes = detector_->Detect(image);
+  ASSERT_TRUE(boxes.ok()) << boxes.status().ToString();
+  ASSERT_GE(boxes->size(), 3U);
+  const cv::Rect bounds(cv::Point(0, 0), image.size());
+  for (const TextBox& b : *boxes) {
+    EXPECT_GE(b.score, 0.5F);
+    EXPECT_EQ(b.box & bounds, b.box);
+    EXPECT_FALSE(b.box.empty());
+  }
+}
+
+TEST_F(TextDetectorTest, FindsDrawnLineWhereItWasDrawn) {
+  cv::Mat image(360, 640, CV_8UC3, cv::Scalar(40, 90, 30));
+  cv::putText(image, "BREAKING NEWS TONIGHT", cv::Point(120, 300), cv::FONT_HERSHEY_DUPLEX, 1.2,
+              cv::Scalar::all(255), 2, cv::LINE_AA);
+  auto boxes = detector_->Detect(image);
+  ASSERT_TRUE(boxes.ok());
+  ASSERT_FALSE(boxes->empty());
+  cv::Rect all = (*boxes)[0].box;
+  for (const TextBox& b : *boxes) all |= b.box;
+  // The text spans about x = 120..530, y = 272..300.
+  EXPECT_GE(IoU(all, cv::Rect(120, 272, 410, 30)), 0.5);
+}
+
+TEST_F(TextDetectorTest, TiledDetectionMapsBoxesBack) {
+  const cv::Mat image = cv::imread(SharedAssetsDir() + "/images/scenetext01.jpg");
+  ASSERT_FALSE(image.empty());
+  auto single = detector_->Detect(image);
+  ASSERT_TRUE(single.ok());
+  cv::Mat blank(image.size(), CV_8UC3, cv::Scalar::all(128));
+  cv::Mat flipped;
+  cv::flip(image, flipped, 1);
+  auto tiled = detector_->DetectTiled({blank, image, flipped});
+  ASSERT_TRUE(tiled.ok()) << tiled.status().ToString();
+  ASSERT_EQ(tiled->size(), 3U);
+  EXPECT_TRUE((*tiled)[0].empty());
+  // The same text found at half resolution lands on the same place in the image's pixels.
+  ASSERT_FALSE((*tiled)[1].empty());
+  int matched = 0;
+  for (const TextBox& t : (*tiled)[1]) {
+    for (const TextBox& s : *single) {
+      if (IoU(t.box, s.box) >= 0.5) {
+        ++matched;
+        break;
+      }
+    }
+  }
+  EXPECT_GE(matched * 2, static_cast<int>((*tiled)[1].size()));
+  // The mirrored image's boxes are mirrored.
+  ASSERT_FALSE((*tiled)[2].empty());
+  for (const TextBox& t : (*tiled)[2]) {
+    EXPECT_GE(t.box.x + t.box.width, image.cols / 3);
+  }
+}
+
+TEST_F(TextDetectorTest, MoreThanFourImagesTakeSeveralPasses) {
+  const cv::Mat image = cv::imread(SharedAssetsDir() + "/images/scenetext01.jpg");
+  ASSERT_FALSE(image.empty());
+  auto tiled = detector_->DetectTiled(std::vector<cv::Mat>(5, image));
+  ASSERT_TRUE(tiled.ok());
+  ASSERT_EQ(tiled->size(), 5U);
+  EXPECT_EQ((*tiled)[0].size(), (*tiled)[4].size());
+}
+
+TEST_F(TextDetectorTest, RejectsBadInput) {
+  EXPECT_FALSE(detector_->Detect(cv::Mat()).ok());
+  EXPECT_FALSE(detector_->Detect(cv::Mat(10, 10, CV_8UC1)).ok());
+  EXPECT_FALSE(classifier_->UpsideDownProbability(cv::Mat()).ok());
+}
+
+TEST_F(TextDetectorTest, AngleClassifierTellsUpsideDown) {
+  const cv::Mat line = TextLine("Hello world 2024");
+  auto upright = classifier_->UpsideDownProbability(line);
+  ASSERT_TRUE(upright.ok()) << upright.status().ToString();
+  cv::Mat turned;
+  cv::rotate(line, turned, cv::ROTATE_180);
+  auto upside_down = classifier_->UpsideDownProbability(turned);
+  ASSERT_TRUE(upside_down.ok());
+  EXPECT_LT(*upright, 0.5F);
+  EXPECT_GT(*upside_down, 0.5F);
+}
+
+TEST(TextDetectorLoadTest, MissingModelIsModelFailed) {
+  auto det = TextDetector::Load("no/such/model.onnx");
+  ASSERT_FALSE(det.ok());
+  EXPECT_EQ(det.status().code(), common::ErrorCode::kModelFailed);
+  auto cls = TextAngleClassifier::Load("no/such/model.onnx");
+  ASSERT_FALSE(cls.ok());
+  EXPECT_EQ(cls.status().code(), common::ErrorCode::kModelFailed);
+}
+
+}  // namespace
+}  // namespace vsieve::models

@@ -1,0 +1,11 @@
+// main() of every test program: the test kinds of ItemModel (tests/support/test_item_models.h)
+// are registered before any test runs, then GoogleTest runs the tests.
+#include <gtest/gtest.h>
+
+#include "tests/support/test_item_models.h"
+
+int main(int argc, char** argv) {
+  vsieve::models::RegisterTestItemModelKinds();
+  testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
