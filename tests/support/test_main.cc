@@ -1,4 +1,4 @@
-// main() of every test program: the test kinds of ItemModel (tests/support/test_item_models.h)
+// main() of the models and daemon test programs: the test kinds of ItemModel
 // are registered before any test runs, then GoogleTest runs the tests.
 #include <gtest/gtest.h>
 
