@@ -25,7 +25,7 @@ std::string ReadField(const nlohmann::json& object, const char* name, std::strin
 
 }  // namespace
 
-std::string ParseInputRowJson(const std::string& line, InputRow* row) {
+std::string ParseInputRowJson(const std::string& line, storage::InputRow* row) {
   nlohmann::json object = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (object.is_discarded()) return "not valid JSON";
   if (!object.is_object()) return "expected a JSON object";
