@@ -14,6 +14,7 @@
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <opencv2/core/utility.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <ostream>
@@ -465,6 +466,10 @@ int RunAnnotate(const AnnotateOptions& options, const FilterConfig& config, std:
       fs::remove_all(dir, ignored);
     }
   } remove_parts{parts_dir};
+
+  // With a segment per core already, OpenCV's own worker threads only add contention (as in
+  // `vsieve probe` with a job per core).
+  if (jobs.size() >= std::max(1U, std::thread::hardware_concurrency())) cv::setNumThreads(1);
 
   std::atomic<int64_t> frames_done{0};
   std::atomic<bool> cancel{false};

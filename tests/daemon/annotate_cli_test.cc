@@ -255,6 +255,20 @@ TEST_F(AnnotateCliTest, SetupErrorsAreClear) {
                      &out, &err),
             2);
   EXPECT_NE(err.find("[[detectors]]"), std::string::npos) << err;
+  // --images writing over its own folder.
+  EXPECT_EQ(Annotate({"--images", dir_.File("imgs"), "-o", dir_.File("imgs"), "--config",
+                      Config("[\"cpu:0\"]")},
+                     &out, &err),
+            2);
+  EXPECT_NE(err.find("overwritten"), std::string::npos) << err;
+  // A detector whose model file is gone.
+  const std::string config = Config("[\"cpu:0\"]");
+  std::string text = testing::ReadFile(config);
+  text.replace(text.find("yolov5_const.onnx"), 17, "gone.onnx");
+  ASSERT_TRUE(testing::WriteFile(config, text));
+  EXPECT_EQ(Annotate({clip_, "-o", dir_.File("x.mp4"), "--config", config}, &out, &err), 2);
+  EXPECT_NE(err.find("gone.onnx"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("x.mp4")));
 }
 
 TEST_F(AnnotateCliTest, ImagesAreAnnotatedWithADetectionsFile) {

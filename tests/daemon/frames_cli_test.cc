@@ -191,6 +191,8 @@ TEST_F(FramesCliTest, ABadInputFailsAloneAndBadOptionsAreRefused) {
   EXPECT_NE(err.find("0-9"), std::string::npos) << err;
   EXPECT_EQ(Frames({painted_, "--out", dir_.File("x"), "--fps", "0"}, &out, &err), 2);
   EXPECT_NE(Frames({painted_, "--out", dir_.File("x"), "--fps", "1", "--sampled"}, &out, &err), 0);
+  EXPECT_EQ(Frames({painted_, "--out", dir_.File("x"), "--prefix", "a/b"}, &out, &err), 2);
+  EXPECT_NE(err.find("must not contain"), std::string::npos) << err;
   ASSERT_TRUE(testing::WriteFile(dir_.File("file"), "x"));
   EXPECT_EQ(Frames({painted_, "--out", dir_.File("file") + "/sub"}, &out, &err), 2);
   EXPECT_NE(err.find("cannot create"), std::string::npos) << err;
