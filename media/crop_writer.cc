@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -69,6 +70,8 @@ class CropJob {
   Status Transcode();
   Status DecodeAndEncode(const AVPacket* packet);
   Status EncodeFrame(AVFrame* frame);
+  // Runs options_.draw on `frame` (cropped) and leaves the painted picture in converted_.
+  Status Paint(const AVFrame* frame, int64_t pts);
   Status Drain(const AVFrame* frame);
   Status StoppedStatus() const {
     return Status(ErrorCode::kTimeout, options_.cancel != nullptr && options_.cancel->load()
@@ -89,6 +92,11 @@ class CropJob {
   FramePtr frame_;
   FramePtr converted_;
   SwsContextPtr sws_;
+  SwsContextPtr to_bgr_;    // options_.draw: the decoded picture to BGR ...
+  SwsContextPtr from_bgr_;  // ... and the painted one to yuv420p
+  cv::Mat bgr_rows_;        // the BGR picture, rows padded for swscale's SIMD writers
+  int rotation_ = 0;        // the input's display rotation (clockwise degrees)
+  bool segment_done_ = false;  // a frame at or past options_.to_pts came out of the decoder
   AVStream* in_video_ = nullptr;
   AVStream* out_video_ = nullptr;
   std::map<int, int> audio_map_;  // input stream index -> output stream index
@@ -143,6 +151,10 @@ Status CropJob::OpenInput(const std::string& input) {
   err = avcodec_open2(decoder_.get(), codec, nullptr);
   if (err < 0)
     return AvFailure(ErrorCode::kUnsupportedCodec, "the decoder refused the stream", err);
+  if (options_.from_pts != std::numeric_limits<int64_t>::min()) {
+    err = av_seek_frame(in_.get(), in_video_->index, options_.from_pts, AVSEEK_FLAG_BACKWARD);
+    if (err < 0) return AvFailure(ErrorCode::kEncodeFailed, "cannot seek to the segment", err);
+  }
   return Status::Ok();
 }
 
@@ -205,7 +217,7 @@ Status CropJob::OpenOutput() {
   for (unsigned i = 0; i < in_->nb_streams; ++i) {
     AVStream* st = in_->streams[i];
     if (st == in_video_) continue;
-    if (st->codecpar->codec_type != AVMEDIA_TYPE_AUDIO) {
+    if (st->codecpar->codec_type != AVMEDIA_TYPE_AUDIO || !options_.copy_audio) {
       st->discard = AVDISCARD_ALL;
       continue;
     }
@@ -277,7 +289,10 @@ Status CropJob::EncodeFrame(AVFrame* frame) {
   last_duration_ = duration;
 
   AVFrame* send = frame;
-  if (frame->format != AV_PIX_FMT_YUV420P) {
+  if (options_.draw) {
+    VSIEVE_RETURN_IF_ERROR(Paint(frame, pts));
+    send = converted_.get();
+  } else if (frame->format != AV_PIX_FMT_YUV420P) {
     sws_.reset(sws_getCachedContext(
         sws_.release(), frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
         frame->width, frame->height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr));
@@ -299,7 +314,82 @@ Status CropJob::EncodeFrame(AVFrame* frame) {
   send->pts = pts;
   send->pict_type = AV_PICTURE_TYPE_NONE;
   ++result_.frames;
+  if (options_.frames_done != nullptr) options_.frames_done->fetch_add(1);
   return Drain(send);
+}
+
+Status CropJob::Paint(const AVFrame* frame, int64_t pts) {
+  const int w = frame->width;
+  const int h = frame->height;
+  to_bgr_.reset(sws_getCachedContext(to_bgr_.release(), w, h,
+                                     static_cast<AVPixelFormat>(frame->format), w, h,
+                                     AV_PIX_FMT_BGR24, SWS_POINT, nullptr, nullptr, nullptr));
+  from_bgr_.reset(sws_getCachedContext(from_bgr_.release(), w, h, AV_PIX_FMT_BGR24, w, h,
+                                       AV_PIX_FMT_YUV420P, SWS_POINT, nullptr, nullptr, nullptr));
+  if (to_bgr_ == nullptr || from_bgr_ == nullptr) {
+    return Status(ErrorCode::kEncodeFailed, "no pixel format conversion for drawing");
+  }
+  // Rows padded to 64 bytes and one spare row: swscale's SIMD writers may run past the width.
+  const int padded_w = (w + 31) / 32 * 32;
+  if (bgr_rows_.rows != h + 1 || bgr_rows_.cols != padded_w) bgr_rows_.create(h + 1, padded_w, CV_8UC3);
+  cv::Mat stored = bgr_rows_(cv::Rect(0, 0, w, h));
+  uint8_t* bgr_data[4] = {bgr_rows_.data, nullptr, nullptr, nullptr};
+  int bgr_linesize[4] = {static_cast<int>(bgr_rows_.step[0]), 0, 0, 0};
+  if (sws_scale(to_bgr_.get(), frame->data, frame->linesize, 0, h, bgr_data, bgr_linesize) <= 0) {
+    return Status(ErrorCode::kEncodeFailed, "converting a frame for drawing");
+  }
+  cv::Mat displayed;
+  switch (rotation_) {
+    case 90:
+      cv::rotate(stored, displayed, cv::ROTATE_90_CLOCKWISE);
+      break;
+    case 180:
+      cv::rotate(stored, displayed, cv::ROTATE_180);
+      break;
+    case 270:
+      cv::rotate(stored, displayed, cv::ROTATE_90_COUNTERCLOCKWISE);
+      break;
+    default:
+      displayed = stored;  // painted in place
+      break;
+  }
+  const cv::Size size = displayed.size();
+  FrameStamp stamp;
+  stamp.pts = pts;
+  const int64_t start = in_video_->start_time == AV_NOPTS_VALUE ? 0 : in_video_->start_time;
+  stamp.time_s = static_cast<double>(pts - start) * av_q2d(in_video_->time_base);
+  stamp.keyframe = frame->key_frame != 0;
+  VSIEVE_RETURN_IF_ERROR(options_.draw(&displayed, stamp));
+  if (displayed.size() != size || displayed.type() != CV_8UC3) {
+    return Status(ErrorCode::kInternal, "the draw callback changed the frame's size or type");
+  }
+  switch (rotation_) {
+    case 90:
+      cv::rotate(displayed, stored, cv::ROTATE_90_COUNTERCLOCKWISE);
+      break;
+    case 180:
+      cv::rotate(displayed, stored, cv::ROTATE_180);
+      break;
+    case 270:
+      cv::rotate(displayed, stored, cv::ROTATE_90_CLOCKWISE);
+      break;
+    default:
+      if (displayed.data != stored.data) displayed.copyTo(stored);
+      break;
+  }
+  if (converted_->width != w || converted_->height != h) {
+    av_frame_unref(converted_.get());
+    converted_->format = AV_PIX_FMT_YUV420P;
+    converted_->width = w;
+    converted_->height = h;
+    const int err = av_frame_get_buffer(converted_.get(), 0);
+    if (err < 0) return AvFailure(ErrorCode::kInternal, "allocating a frame", err);
+  }
+  const int err = av_frame_make_writable(converted_.get());
+  if (err < 0) return AvFailure(ErrorCode::kInternal, "allocating a frame", err);
+  const uint8_t* src[4] = {bgr_rows_.data, nullptr, nullptr, nullptr};
+  sws_scale(from_bgr_.get(), src, bgr_linesize, 0, h, converted_->data, converted_->linesize);
+  return Status::Ok();
 }
 
 Status CropJob::DecodeAndEncode(const AVPacket* packet) {
@@ -312,6 +402,14 @@ Status CropJob::DecodeAndEncode(const AVPacket* packet) {
     err = avcodec_receive_frame(decoder_.get(), frame_.get());
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
     if (err < 0) return Status::Ok();  // a decode error: the frame is dropped
+    const int64_t pts = frame_->best_effort_timestamp != AV_NOPTS_VALUE
+                            ? frame_->best_effort_timestamp
+                            : frame_->pts;
+    if (pts != AV_NOPTS_VALUE && pts >= options_.to_pts) segment_done_ = true;
+    if (segment_done_ || (pts != AV_NOPTS_VALUE && pts < options_.from_pts)) {
+      av_frame_unref(frame_.get());  // outside the segment
+      continue;
+    }
     Status encoded = EncodeFrame(frame_.get());
     av_frame_unref(frame_.get());
     VSIEVE_RETURN_IF_ERROR(encoded);
@@ -320,7 +418,7 @@ Status CropJob::DecodeAndEncode(const AVPacket* packet) {
 
 Status CropJob::Transcode() {
   int read_errors = 0;
-  while (true) {
+  while (!segment_done_) {
     if (stop_.Now()) return StoppedStatus();
     const int err = av_read_frame(in_.get(), packet_.get());
     if (err < 0) {
@@ -369,6 +467,7 @@ StatusOr<CropWriteResult> CropJob::Run(const std::string& input, const cv::Rect&
   VSIEVE_RETURN_IF_ERROR(OpenInput(input));
   const AVCodecParameters* par = in_video_->codecpar;
   const int rotation = ReadRotation(in_video_);
+  rotation_ = rotation;
   coded_box_ = CodedCropBox(display_box, par->width, par->height, rotation);
   if (coded_box_.area() == 0) {
     return Status(ErrorCode::kInvalidArgument,

@@ -10,6 +10,8 @@
 
 #include "common/log.h"
 #include "common/stopwatch.h"
+#include "daemon/commands/annotate_command.h"
+#include "daemon/commands/frames_command.h"
 #include "daemon/commands/probe_command.h"
 #include "daemon/commands/run_command.h"
 #include "daemon/commands/table_commands.h"
@@ -129,6 +131,87 @@ int RunCli(int argc, char** argv) {
       ->type_name("DIR");
   AddFilterFlags(probe_cmd, &probe_flags);
 
+  // `vsieve frames`: seed 004's frame extractor.
+  FramesOptions frames;
+  FilterFlags frames_flags;
+  CLI::App* frames_cmd = app.add_subcommand(
+      "frames",
+      "Extract frames of videos as images: at a fixed rate (each the first frame at or after "
+      "its time; seek to the keyframe before it, then decode forward) or exactly the frames the "
+      "filter's sampling plan reads (--sampled), full size in displayed orientation, named "
+      "PREFIX+NAME_INDEX_TIMEms.EXT, with DIR/manifest.json listing each frame's file, index "
+      "and time. Exit 1 when some input failed (the others are extracted), 2 on bad options.");
+  frames_cmd
+      ->add_option("inputs", frames.inputs,
+                   "Video paths or file:// URIs; with [[tiers]] in the config also "
+                   "s3://BUCKET/KEY or BUCKET/KEY")
+      ->required();
+  frames_cmd->add_option("--out,-o", frames.out_dir, "Folder the images go into (created)")
+      ->required()
+      ->type_name("DIR");
+  CLI::Option* fps_opt = frames_cmd->add_option("--fps", frames.fps,
+                                                "Frames per second of video (default 1; 0.5 = "
+                                                "one every 2 s)");
+  CLI::Option* sampled_opt =
+      frames_cmd->add_flag("--sampled", frames.sampled,
+                           "Exactly the frames `vsieve probe` samples ([sampling] of the config)");
+  fps_opt->excludes(sampled_opt);
+  frames_cmd->add_flag("--crop", frames.crop,
+                       "Run the filter first and cut each frame to its safe crop");
+  frames_cmd->add_option("--prefix", frames.prefix, "File name prefix (default frame_)");
+  frames_cmd->add_option("--format", frames.format, "png (default) or jpg");
+  frames_cmd
+      ->add_option("--quality", frames.quality,
+                   "jpg quality 0-100 (default 95), or png compression 0-9 (default 3)")
+      ->check(CLI::Range(0, 100));
+  frames_cmd->add_flag("--pretty", frames.pretty, "Indented JSON for humans");
+  AddFilterFlags(frames_cmd, &frames_flags);
+
+  // `vsieve annotate`: seed 000's detection video (split across weighted devices) and seed
+  // 004's image annotator.
+  AnnotateOptions annotate;
+  FilterFlags annotate_flags;
+  CLI::App* annotate_cmd = app.add_subcommand(
+      "annotate",
+      "Write the video again with what the filter found drawn on every frame: regions (box, "
+      "kind, label, score; a colour per kind), the safe crop, the heads' labels for the clip and "
+      "for the window at each moment, and the [[detectors]]' boxes on every Nth frame. Audio is "
+      "copied. With several [devices] (weights = [...]) the video is cut at keyframes into one "
+      "segment per device, sized by weight, run in parallel and joined without re-encoding. "
+      "Prints a JSON summary; exit 1 when it fails (nothing is left behind).");
+  annotate_cmd->add_option(
+      "input", annotate.input,
+      "Video path or file:// URI; with [[tiers]] also s3://BUCKET/KEY or BUCKET/KEY");
+  annotate_cmd
+      ->add_option("-o,--output", annotate.output,
+                   "The MP4 to write; with --images, the folder to write into")
+      ->required();
+  CLI::Option* images_opt =
+      annotate_cmd
+          ->add_option("--images", annotate.images_dir,
+                       "Annotate every image of this folder with the [[detectors]] (first "
+                       "device) instead: images under the same names and detections.json")
+          ->check(CLI::ExistingDirectory)
+          ->type_name("DIR");
+  annotate_cmd
+      ->add_option("--every", annotate.every,
+                   "Run the detectors on every Nth frame, counted from each keyframe (boxes "
+                   "stay until the next run; default 1)")
+      ->check(CLI::Range(1, 100000));
+  annotate_cmd
+      ->add_option("--crf", annotate.crf,
+                   "x264 constant rate factor of the output (default: [output] crf; 0 = "
+                   "lossless)")
+      ->check(CLI::Range(0, 51));
+  annotate_cmd->add_flag("--pretty", annotate.pretty, "Indented JSON for humans");
+  AddFilterFlags(annotate_cmd, &annotate_flags);
+  annotate_cmd->callback([&] {
+    if (annotate.input.empty() == annotate.images_dir.empty()) {
+      throw CLI::ValidationError("annotate", "give either an INPUT video or --images DIR");
+    }
+  });
+  (void)images_opt;
+
   FilterFlags validate_flags;
   CLI::App* validate_cmd = app.add_subcommand(
       "validate",
@@ -244,6 +327,16 @@ int RunCli(int argc, char** argv) {
 
   if (worker_cmd->parsed()) {
     return models::RunModelWorker(worker_fd_in, worker_fd_out, worker_parent_pid);
+  }
+  if (frames_cmd->parsed()) {
+    FilterConfig config;
+    if (!BuildConfig(frames_flags, &config)) return 2;
+    return RunFrames(frames, config, std::cout);
+  }
+  if (annotate_cmd->parsed()) {
+    FilterConfig config;
+    if (!BuildConfig(annotate_flags, &config)) return 2;
+    return RunAnnotate(annotate, config, std::cout);
   }
   if (probe_cmd->parsed()) {
     FilterConfig config;
