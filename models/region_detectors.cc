@@ -35,14 +35,16 @@ cv::Mat Gray(const cv::Mat& bgr) {
 
 // ---- Black borders ----------------------------------------------------------------------------
 
-// A row or column of a bar: its brightest pixel and its mean stay near black.
+// A row or column of a bar: its brightest pixel (in any colour channel) and its mean luma stay
+// near black.
 constexpr float kBarMaxLuma = 40.0F;
 constexpr float kBarMeanLuma = 24.0F;
 // A line is part of a bar when it is black in this share of the frames.
 constexpr double kBarFrameShare = 0.9;
 // Lines past the first non-black one that may still join the bar (compression ringing).
 constexpr int kSeamTolerance = 2;
-// The picture next to a bar "has content" in a frame when its mean or max luma is above these.
+// The picture next to a bar "has content" in a frame when its mean luma or its brightest colour
+// channel is above these (pure red or blue is content, with a luma of 76 or 29).
 constexpr float kContentMeanLuma = 40.0F;
 constexpr float kContentMaxLuma = 80.0F;
 // The most the mean luma of a bar's lines may differ within one frame.
@@ -52,16 +54,18 @@ constexpr float kBarMaxSpread = 4.0F;
 struct LineStats {
   std::vector<int> black_frames;         // frames in which the line is near-black
   std::vector<std::vector<float>> mean;  // [frame][line]
-  std::vector<std::vector<float>> max;   // [frame][line]
+  std::vector<std::vector<float>> max;   // [frame][line], of the brightest channel
 };
 
-// Rows (dim = 1, reduce along columns) or columns (dim = 0) of `gray` restricted to `roi`.
-void AddLines(const cv::Mat& gray, const cv::Rect& roi, bool rows, LineStats* stats) {
+// Rows (dim = 1, reduce along columns) or columns (dim = 0) of `gray` (mean) and `value` (the
+// brightest channel of each pixel: max) restricted to `roi`.
+void AddLines(const cv::Mat& gray, const cv::Mat& value, const cv::Rect& roi, bool rows,
+              LineStats* stats) {
   cv::Mat mean;
   cv::Mat max;
   const int dim = rows ? 1 : 0;
   cv::reduce(gray(roi), mean, dim, cv::REDUCE_AVG, CV_32F);
-  cv::reduce(gray(roi), max, dim, cv::REDUCE_MAX, CV_8U);
+  cv::reduce(value(roi), max, dim, cv::REDUCE_MAX, CV_8U);
   mean = mean.reshape(1, 1);
   max = max.reshape(1, 1);
   std::vector<float> mean_line(mean.begin<float>(), mean.end<float>());
@@ -335,10 +339,12 @@ float FindFillBands(const std::vector<std::vector<float>>& profiles,
     const bool low = band1 < band_limit && band2 < band_limit &&
                      MaxWindowMean(p, 2, band1_end - kSeamWindow, 9) < 0.6F * centre &&
                      MaxWindowMean(p, band2_begin + kSeamWindow, n - 2, 9) < 0.6F * centre;
+    // One band may be black where the picture's edge is (a fractal's interior, a night sky):
+    // the other must show lit picture. Black bars are dark on both sides (and flat, which
+    // BandsChangeShade() rejects).
     const float luma1 = MeanOf(lumas[f], 0, band1_end);
     const float luma2 = MeanOf(lumas[f], band2_begin, n);
-    const bool lit =
-        std::max(luma1, luma2) > kFillMinLuma && std::min(luma1, luma2) > kFillMinLuma / 2.0F;
+    const bool lit = std::max(luma1, luma2) > kFillMinLuma / 2.0F;
     const bool seam = SeamStep(p, best_lead, 1) > kSeamStep * 0.5F &&
                       SeamStep(p, best_trail, -1) > kSeamStep * 0.5F;
     if (low && lit && seam) ++good;
@@ -472,6 +478,11 @@ constexpr double kOverlayPresent = 0.5;
 // stability.
 constexpr double kCheapOverlayCost = 0.2;
 constexpr double kStrongOverlayEvidence = 0.8;
+// Still text whose centre is within this share of the frame's width from the middle, over a
+// picture whose luma moves less than kStillRingMotion (temporal std, median) around it, is a
+// title of a still picture, not a mark.
+constexpr double kTitleCentring = 0.05;
+constexpr float kStillRingMotion = 1.0F;
 
 // What a static-overlay candidate looks like over time.
 struct OverlayEvidence {
@@ -493,10 +504,26 @@ double CropCost(const cv::Rect& box, const cv::Size& size) {
   return 1.0 - keep / size.area();
 }
 
-// How still the edges inside `box` are over `frames` (grey or BGR, one size): the edges are the
-// pixels whose mean gradient is at least `min_edge` (Sobel 3x3).
+// The planes a mark's edges are looked for in: luma, and the two colour differences (a mark may
+// differ from the picture in colour alone: light blue on pink has hardly any luma edge).
+enum class Plane { kLuma, kCr, kCb };
+constexpr Plane kPlanes[] = {Plane::kLuma, Plane::kCr, Plane::kCb};
+
+// One plane of a BGR image (a grey image is its own luma).
+cv::Mat PlaneOf(const cv::Mat& image, Plane plane) {
+  if (image.channels() == 1) return image;
+  if (plane == Plane::kLuma) return Gray(image);
+  cv::Mat ycrcb;
+  cv::cvtColor(image, ycrcb, cv::COLOR_BGR2YCrCb);
+  cv::Mat out;
+  cv::extractChannel(ycrcb, out, plane == Plane::kCr ? 1 : 2);
+  return out;
+}
+
+// How still the edges inside `box` are over `frames` (grey or BGR, one size) in one `plane`: the
+// edges are the pixels whose mean gradient is at least `min_edge` (Sobel 3x3).
 OverlayEvidence BoxStability(const std::vector<const cv::Mat*>& frames, const cv::Rect& box,
-                             float min_edge) {
+                             float min_edge, Plane plane = Plane::kLuma) {
   OverlayEvidence e;
   if (frames.empty()) return e;
   const cv::Size size = frames.front()->size();
@@ -509,13 +536,7 @@ OverlayEvidence BoxStability(const std::vector<const cv::Mat*>& frames, const cv
   cv::Mat sum_gx = cv::Mat::zeros(inner.size(), CV_32F);
   cv::Mat sum_gy = cv::Mat::zeros(inner.size(), CV_32F);
   for (size_t f = 0; f < n; ++f) {
-    const cv::Mat patch = (*frames[f])(inner);
-    cv::Mat gray;
-    if (patch.channels() == 3) {
-      cv::cvtColor(patch, gray, cv::COLOR_BGR2GRAY);
-    } else {
-      gray = patch;
-    }
+    const cv::Mat gray = PlaneOf((*frames[f])(inner), plane);
     cv::Sobel(gray, gx[f], CV_32F, 1, 0, 3);
     cv::Sobel(gray, gy[f], CV_32F, 0, 1, 3);
     cv::accumulate(gx[f], sum_gx);
@@ -557,6 +578,39 @@ OverlayEvidence BoxStability(const std::vector<const cv::Mat*>& frames, const cv
   return e;
 }
 
+// The median temporal standard deviation of luma in a ring `margin` pixels wide around `box`
+// (outside it), over `frames` (BGR, one size): how much the picture around a mark moves.
+float RingMotion(const std::vector<const cv::Mat*>& frames, const cv::Rect& box, int margin) {
+  if (frames.size() < 2) return 0.0F;
+  const cv::Rect bounds(cv::Point(0, 0), frames.front()->size());
+  const cv::Rect outer =
+      cv::Rect(box.x - margin, box.y - margin, box.width + 2 * margin, box.height + 2 * margin) &
+      bounds;
+  if (outer.empty()) return 0.0F;
+  cv::Mat sum = cv::Mat::zeros(outer.size(), CV_32F);
+  cv::Mat sum_sq = cv::Mat::zeros(outer.size(), CV_32F);
+  cv::Mat luma;
+  for (const cv::Mat* frame : frames) {
+    PlaneOf((*frame)(outer), Plane::kLuma).convertTo(luma, CV_32F);
+    cv::accumulate(luma, sum);
+    cv::accumulateSquare(luma, sum_sq);
+  }
+  const double n = static_cast<double>(frames.size());
+  cv::Mat mean = sum / n;
+  cv::Mat var = sum_sq / n - mean.mul(mean);
+  const cv::Rect inside = (box & bounds) - outer.tl();
+  std::vector<float> ring;
+  for (int y = 0; y < outer.height; ++y) {
+    const float* v = var.ptr<float>(y);
+    for (int x = 0; x < outer.width; ++x) {
+      if (!inside.contains(cv::Point(x, y))) ring.push_back(std::sqrt(std::max(v[x], 0.0F)));
+    }
+  }
+  if (ring.empty()) return 0.0F;
+  std::nth_element(ring.begin(), ring.begin() + ring.size() / 2, ring.end());
+  return ring[ring.size() / 2];
+}
+
 // True when `e` shows edges that stayed where they were: a mark, not content. A box that would
 // cost more than kCheapOverlayCost of the frame needs near-perfect stability.
 bool IsStill(const OverlayEvidence& e) {
@@ -575,20 +629,29 @@ StatusOr<std::vector<Region>> BlackBorderDetector::Detect(const std::vector<medi
   const auto picked = PickFrames(frames, 10);
   if (picked.empty()) return regions;
   std::vector<cv::Mat> grays;
+  std::vector<cv::Mat> values;  // the brightest channel of each pixel
   grays.reserve(picked.size());
-  for (const cv::Mat* bgr : picked) grays.push_back(Gray(*bgr));
+  for (const cv::Mat* bgr : picked) {
+    grays.push_back(Gray(*bgr));
+    cv::Mat channels[3];
+    cv::split(*bgr, channels);
+    cv::Mat value;
+    cv::max(channels[0], channels[1], value);
+    cv::max(value, channels[2], value);
+    values.push_back(std::move(value));
+  }
   const int w = grays.front().cols;
   const int h = grays.front().rows;
   const int n = static_cast<int>(grays.size());
 
   LineStats rows;
-  for (const auto& g : grays) AddLines(g, cv::Rect(0, 0, w, h), true, &rows);
+  for (int f = 0; f < n; ++f) AddLines(grays[f], values[f], cv::Rect(0, 0, w, h), true, &rows);
   const auto [top, bottom] = FindBars(rows, n);
 
   // Columns are judged on the rows between the letterbox bars.
   const cv::Rect inner_rows(0, top, w, h - top - bottom);
   LineStats cols;
-  for (const auto& g : grays) AddLines(g, inner_rows, false, &cols);
+  for (int f = 0; f < n; ++f) AddLines(grays[f], values[f], inner_rows, false, &cols);
   const auto [left, right] = FindBars(cols, n);
 
   auto add = [&](const cv::Rect& box, const char* label) {
@@ -669,15 +732,27 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
 
   cv::Mat sum = cv::Mat::zeros(size, CV_32F);
   cv::Mat sum_sq = cv::Mat::zeros(size, CV_32F);
-  cv::Mat sum_gx = cv::Mat::zeros(size, CV_32F);
-  cv::Mat sum_gy = cv::Mat::zeros(size, CV_32F);
-  cv::Mat sum_mag = cv::Mat::zeros(size, CV_32F);
   cv::Mat max_luma = cv::Mat::zeros(size, CV_8U);
+  // Gradient sums per plane (luma, Cr, Cb).
+  struct PlaneSums {
+    cv::Mat gx;
+    cv::Mat gy;
+    cv::Mat mag;
+    cv::Mat strong_frames;  // frames in which the gradient is at least half a static edge's
+  };
+  std::vector<PlaneSums> planes(std::size(kPlanes));
+  for (PlaneSums& p : planes) {
+    p.gx = cv::Mat::zeros(size, CV_32F);
+    p.gy = cv::Mat::zeros(size, CV_32F);
+    p.mag = cv::Mat::zeros(size, CV_32F);
+    p.strong_frames = cv::Mat::zeros(size, CV_8U);
+  }
   cv::Mat gx;
   cv::Mat gy;
   cv::Mat mag;
-  cv::Mat strong_frames = cv::Mat::zeros(size, CV_8U);
   cv::Mat centred;
+  cv::Mat ycrcb;
+  cv::Mat chroma[3];
   for (const cv::Mat* bgr : picked) {
     const cv::Mat gray = Gray(*bgr);
     // Motion is measured on luma less the frame's mean, so a fade or a lighting change alone
@@ -686,13 +761,20 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
     cv::accumulate(centred, sum);
     cv::accumulateSquare(centred, sum_sq);
     cv::max(max_luma, gray, max_luma);
-    cv::Sobel(gray, gx, CV_32F, 1, 0, 3);
-    cv::Sobel(gray, gy, CV_32F, 0, 1, 3);
-    cv::accumulate(gx, sum_gx);
-    cv::accumulate(gy, sum_gy);
-    cv::magnitude(gx, gy, mag);
-    cv::accumulate(mag, sum_mag);
-    cv::add(strong_frames, 1, strong_frames, mag >= kOverlayEdge * 0.5F);
+    cv::cvtColor(*bgr, ycrcb, cv::COLOR_BGR2YCrCb);
+    cv::split(ycrcb, chroma);
+    for (size_t i = 0; i < planes.size(); ++i) {
+      const cv::Mat& plane = kPlanes[i] == Plane::kLuma ? gray
+                             : kPlanes[i] == Plane::kCr ? chroma[1]
+                                                        : chroma[2];
+      cv::Sobel(plane, gx, CV_32F, 1, 0, 3);
+      cv::Sobel(plane, gy, CV_32F, 0, 1, 3);
+      cv::accumulate(gx, planes[i].gx);
+      cv::accumulate(gy, planes[i].gy);
+      cv::magnitude(gx, gy, mag);
+      cv::accumulate(mag, planes[i].mag);
+      cv::add(planes[i].strong_frames, 1, planes[i].strong_frames, mag >= kOverlayEdge * 0.5F);
+    }
   }
   // Pixels black in every frame (bars) say nothing about motion and hold no overlay edges.
   // Only large black areas count (bars, mattes), not dark parts of a mark.
@@ -720,18 +802,25 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
   std::nth_element(lit_std.begin(), lit_std.begin() + lit_std.size() / 2, lit_std.end());
   if (lit_std[lit_std.size() / 2] < kMinFrameMotion) return regions;  // a static video
 
-  // Static edges: a strong mean gradient that keeps its direction in every frame.
-  cv::Mat mean_mag;
-  cv::magnitude(sum_gx / n, sum_gy / n, mean_mag);
-  const cv::Mat consistency = mean_mag / (sum_mag / n + 1.0);
-  cv::Mat edges = (mean_mag >= kOverlayEdge) & (consistency >= kOverlayConsistency) &
-                  (strong_frames >= std::ceil(kOverlayFrameShare * n));
+  // Static edges: a strong mean gradient that keeps its direction in every frame, in any plane.
+  cv::Mat edges = cv::Mat::zeros(size, CV_8U);
+  cv::Mat any_edges = cv::Mat::zeros(size, CV_8U);
+  cv::Mat consistency = cv::Mat::zeros(size, CV_32F);  // the best plane's
+  for (const PlaneSums& p : planes) {
+    cv::Mat mean_mag;
+    cv::magnitude(p.gx / n, p.gy / n, mean_mag);
+    const cv::Mat plane_consistency = mean_mag / (p.mag / n + 1.0);
+    edges |= (mean_mag >= kOverlayEdge) & (plane_consistency >= kOverlayConsistency) &
+             (p.strong_frames >= std::ceil(kOverlayFrameShare * n));
+    any_edges |= p.mag / n >= kOverlayEdge;
+    cv::max(consistency, plane_consistency, consistency);
+  }
   // Drop the seams of black bars: edges right next to pixels that are black in every frame.
   cv::Mat near_black;
   cv::dilate(black, near_black, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(7, 7)));
   edges.setTo(0, near_black);
   const int edge_pixels = cv::countNonZero(edges);
-  const int any_edge_pixels = cv::countNonZero((sum_mag / n >= kOverlayEdge) & ~near_black);
+  const int any_edge_pixels = cv::countNonZero(any_edges & ~near_black);
   // Most edges of a moving picture move; when many stay, the scene itself is still.
   if (edge_pixels == 0 || edge_pixels > kMaxStaticEdgeShare * any_edge_pixels) return regions;
 
@@ -788,7 +877,13 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
     }
     if (ring.size() < 16) continue;
     std::nth_element(ring.begin(), ring.begin() + ring.size() / 2, ring.end());
-    const OverlayEvidence evidence = BoxStability(picked, box, kOverlayEdge);
+    // The mark's edges may show in one plane only (a colour on a picture of the same
+    // brightness): the box is still when it is in any plane.
+    OverlayEvidence evidence;
+    for (const Plane plane : kPlanes) {
+      evidence = BoxStability(picked, box, kOverlayEdge, plane);
+      if (IsStill(evidence)) break;
+    }
     if (ring[ring.size() / 2] < kRingMotion || !IsStill(evidence)) continue;
     const bool wide = grown.width >= 3 * grown.height;
     regions.push_back(
@@ -868,6 +963,17 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
     const bool in_all = static_cast<int>(c.frames.size()) == n && n >= 2;
     if (in_all && still_frames.size() >= 4 &&
         IsStill(BoxStability(still_frames, c.box, kOverlayEdge))) {
+      // A title centred over a picture that is still around it (a slide's heading, a title
+      // card, a screen recording's banner) is part of that picture: nothing tells it from the
+      // slide's own text, and avoiding it would crop a clean frame. Marks sit in corners or
+      // over a picture that moves.
+      const double offset = std::abs(c.box.x + c.box.width / 2.0 - size.width / 2.0);
+      const int margin = std::max(size.width, size.height) / 64;
+      if (offset <= kTitleCentring * size.width &&
+          RingMotion(still_frames, c.box, margin) < kStillRingMotion) {
+        regions.push_back(Region{RegionKind::kText, c.box, score, "scene_text", false});
+        continue;
+      }
       regions.push_back(
           Region{RegionKind::kWatermark, c.box, score, std::string(kTextMarkLabel), true});
       continue;
