@@ -339,12 +339,13 @@ float FindFillBands(const std::vector<std::vector<float>>& profiles,
     const bool low = band1 < band_limit && band2 < band_limit &&
                      MaxWindowMean(p, 2, band1_end - kSeamWindow, 9) < 0.6F * centre &&
                      MaxWindowMean(p, band2_begin + kSeamWindow, n - 2, 9) < 0.6F * centre;
-    // One band may be black where the picture's edge is (a fractal's interior, a night sky):
-    // the other must show lit picture. Black bars are dark on both sides (and flat, which
-    // BandsChangeShade() rejects).
+    // Both bands lit, or one black where the picture's edge is (a fractal's interior, a night
+    // sky) beside a lit one. Bars have one shade on both sides, however dark a grey.
     const float luma1 = MeanOf(lumas[f], 0, band1_end);
     const float luma2 = MeanOf(lumas[f], band2_begin, n);
-    const bool lit = std::max(luma1, luma2) > kFillMinLuma / 2.0F;
+    const bool lit =
+        (std::max(luma1, luma2) > kFillMinLuma && std::min(luma1, luma2) > kFillMinLuma / 2.0F) ||
+        std::abs(luma1 - luma2) > kFillMinLuma / 2.0F;
     const bool seam = SeamStep(p, best_lead, 1) > kSeamStep * 0.5F &&
                       SeamStep(p, best_trail, -1) > kSeamStep * 0.5F;
     if (low && lit && seam) ++good;

@@ -197,6 +197,18 @@ TEST_F(RegionDetectorsTest, BlurredFillWithOneBlackSide) {
   EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
 }
 
+// Dark grey bars (one shade on both sides) around a busy texture are bars, not fill, whatever
+// the codec's noise: a fill band beside a black one must be lit.
+TEST_F(RegionDetectorsTest, GreyBarsAroundATextureAreNotFill) {
+  for (const std::string colour : {"0x101010", "0x181818"}) {
+    auto frames =
+        Clip("grey_bars.avi", {"-f", "lavfi", "-i", "life=s=240x240:r=25:mold=10:ratio=0.3", "-vf",
+                               "pad=320:240:40:0:" + colour, "-c:v", "mpeg4", "-q:v", "3"});
+    BlurFillDetector detector;
+    EXPECT_TRUE(Detected(detector, frames).empty()) << colour;
+  }
+}
+
 // Plain margins of one colour around graphics with two strong vertical lines (a slide) are no
 // fill: fill is a blurred copy of the picture and changes shade.
 TEST_F(RegionDetectorsTest, PlainMarginsAreNotFill) {
