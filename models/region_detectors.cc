@@ -959,6 +959,12 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
   // Text that stays put, letter for letter, in every frame while the video goes on is a mark
   // (a channel name, "SAMPLE"): reported as a watermark, whatever the picture does around it.
   const auto still_frames = PickFrames(frames, kOverlayFrames);
+  const auto CentredOverStillPicture = [&](const cv::Rect& box) {
+    const double offset = std::abs(box.x + box.width / 2.0 - size.width / 2.0);
+    const int margin = std::max(size.width, size.height) / 64;
+    return offset <= kTitleCentring * size.width && still_frames.size() >= 4 &&
+           RingMotion(still_frames, box, margin) < kStillRingMotion;
+  };
   for (const auto& c : clusters) {
     const float score = c.score_sum / static_cast<float>(c.boxes);
     const bool in_all = static_cast<int>(c.frames.size()) == n && n >= 2;
@@ -968,10 +974,7 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
       // card, a screen recording's banner) is part of that picture: nothing tells it from the
       // slide's own text, and avoiding it would crop a clean frame. Marks sit in corners or
       // over a picture that moves.
-      const double offset = std::abs(c.box.x + c.box.width / 2.0 - size.width / 2.0);
-      const int margin = std::max(size.width, size.height) / 64;
-      if (offset <= kTitleCentring * size.width &&
-          RingMotion(still_frames, c.box, margin) < kStillRingMotion) {
+      if (CentredOverStillPicture(c.box)) {
         regions.push_back(Region{RegionKind::kText, c.box, score, "scene_text", false});
         continue;
       }
@@ -994,7 +997,9 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
       top_caption.box = top_boxes == 0 ? c.box : (top_caption.box | c.box);
       top_caption.score += score;
       ++top_boxes;
-    } else if (persistent) {
+    } else if (persistent && !CentredOverStillPicture(c.box)) {
+      // Text that stays at one place; centred over a still picture it is the picture's own (a
+      // title card's running timecode), as still titles above.
       regions.push_back(Region{RegionKind::kText, c.box, score, "caption", true});
     } else {
       regions.push_back(Region{RegionKind::kText, c.box, score, "scene_text", false});

@@ -385,6 +385,19 @@ TEST_F(TextRegionDetectorTest, StillTitleOfASlideIsNotAMark) {
   EXPECT_EQ(SafeCrop(cv::Size(640, 360), regions), cv::Rect(0, 0, 640, 360));
 }
 
+// A grey title card (the assets' example-movie): a centred title and a running timecode under
+// it, over a still card. Both are the card's own text, and the card is not cropped.
+TEST_F(TextRegionDetectorTest, TitleCardTextIsTheCardsOwn) {
+  auto frames = testing::ReadFramesEvenly(VideoAsset("static_slideshow/example-movie.mp4"), 16);
+  ASSERT_FALSE(frames.empty());
+  TextRegionDetector detector(detector_);
+  const auto regions = Detected(detector, frames);
+  EXPECT_FALSE(regions.empty());
+  for (const Region& r : regions) {
+    EXPECT_FALSE(r.avoid) << r.label << " " << r.box;
+  }
+}
+
 TEST_F(TextRegionDetectorTest, DrawnSubtitlesAreAvoided) {
   std::string font;
   if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans"}, &font) != 0 ||
