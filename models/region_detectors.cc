@@ -203,6 +203,21 @@ std::vector<float> EnergyProfile(const cv::Mat& abs_lap, bool columns) {
   return std::vector<float>(profile.begin<float>(), profile.end<float>());
 }
 
+// Column (or row) profile of the median of a grey frame, over every second pixel of each line.
+std::vector<float> MedianProfile(const cv::Mat& gray, bool columns) {
+  const cv::Mat lines = columns ? cv::Mat(gray.t()) : gray;
+  std::vector<float> profile(static_cast<size_t>(lines.rows));
+  std::vector<uchar> values;
+  for (int i = 0; i < lines.rows; ++i) {
+    const uchar* p = lines.ptr<uchar>(i);
+    values.clear();
+    for (int j = 0; j < lines.cols; j += 2) values.push_back(p[j]);
+    std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+    profile[i] = values[values.size() / 2];
+  }
+  return profile;
+}
+
 float MeanOf(const std::vector<float>& v, int begin, int end) {
   begin = std::max(begin, 0);
   end = std::min(end, static_cast<int>(v.size()));
@@ -247,19 +262,24 @@ float SeamStep(const std::vector<float>& e, int seam, int inner_dir) {
 }
 
 // Fill is a blurred copy of the picture: its shade varies across the band or over time. A
-// plain margin of one colour (a slide's, a window's) is not fill. The bands are [0, band1_end)
-// and [band2_begin, n) of the luma profiles.
-bool BandsChangeShade(const std::vector<std::vector<float>>& lumas, int band1_end,
+// plain margin of one colour (a slide's, a window's) is not fill, even where the slide's
+// graphics reach into it: the shade across the band is read on the lines' median luma
+// (`medians`), which a bar or a line of text over a few rows does not move. The bands are
+// [0, band1_end) and [band2_begin, n) of the profiles.
+bool BandsChangeShade(const std::vector<std::vector<float>>& lumas,
+                      const std::vector<std::vector<float>>& medians, int band1_end,
                       int band2_begin) {
   const int n = static_cast<int>(lumas.front().size());
   float across = 0.0F;
   float lo = 255.0F;
   float hi = 0.0F;
-  for (const auto& luma : lumas) {
+  for (size_t f = 0; f < lumas.size(); ++f) {
+    const auto& luma = lumas[f];
+    const auto& median = medians[f];
     for (const auto& [begin, end] :
          {std::pair{1, band1_end - 2}, std::pair{band2_begin + 2, n - 1}}) {
       if (end <= begin) continue;
-      const auto [mn, mx] = std::minmax_element(luma.begin() + begin, luma.begin() + end);
+      const auto [mn, mx] = std::minmax_element(median.begin() + begin, median.begin() + end);
       across = std::max(across, *mx - *mn);
       const float mean = MeanOf(luma, begin, end);
       lo = std::min(lo, mean);
@@ -273,7 +293,8 @@ bool BandsChangeShade(const std::vector<std::vector<float>>& lumas, int band1_en
 // frame f along the axis; `lumas[f]` the mean-luma profile. On success sets the band widths
 // (band 1 = [0, *lead), band 2 = [n - *trail, n)) and returns a score in (0, 1].
 float FindFillBands(const std::vector<std::vector<float>>& profiles,
-                    const std::vector<std::vector<float>>& lumas, int other, int* lead,
+                    const std::vector<std::vector<float>>& lumas,
+                    const std::vector<std::vector<float>>& medians, int other, int* lead,
                     int* trail) {
   const int n = static_cast<int>(profiles.front().size());
   const int frames = static_cast<int>(profiles.size());
@@ -365,7 +386,7 @@ float FindFillBands(const std::vector<std::vector<float>>& profiles,
   const bool by_ratio = good_by_ratio >= kBandFrameShare * counted;
   const bool smooth = (good >= kBandFrameShare * counted || sharp_seams) && portrait;
   if (counted == 0 || !(by_ratio || smooth)) return 0.0F;
-  if (!BandsChangeShade(lumas, band1_end, band2_begin)) return 0.0F;
+  if (!BandsChangeShade(lumas, medians, band1_end, band2_begin)) return 0.0F;
   *lead = band1_end;
   *trail = n - band2_begin;
   return static_cast<float>(good) / static_cast<float>(counted);
@@ -398,7 +419,8 @@ float LineContrast(const std::vector<float>& d, int x) {
 // |step| between neighbouring lines along the axis; the rest as for FindFillBands().
 float FindSmoothFillBands(const std::vector<std::vector<float>>& diffs,
                           const std::vector<std::vector<float>>& profiles,
-                          const std::vector<std::vector<float>>& lumas, int other, int* lead,
+                          const std::vector<std::vector<float>>& lumas,
+                          const std::vector<std::vector<float>>& medians, int other, int* lead,
                           int* trail) {
   const int n = static_cast<int>(diffs.front().size());
   const int frames = static_cast<int>(diffs.size());
@@ -449,7 +471,7 @@ float FindSmoothFillBands(const std::vector<std::vector<float>>& diffs,
     if (flat && lit) ++good;
   }
   if (seen1 * 2 < frames || seen2 * 2 < frames || either < 0.8 * frames || good < 0.8 * frames ||
-      !BandsChangeShade(lumas, band1_end, band2_begin)) {
+      !BandsChangeShade(lumas, medians, band1_end, band2_begin)) {
     return 0.0F;
   }
   *lead = band1_end;
@@ -678,6 +700,8 @@ StatusOr<std::vector<Region>> BlurFillDetector::Detect(const std::vector<media::
   std::vector<std::vector<float>> row_energy;
   std::vector<std::vector<float>> col_luma;
   std::vector<std::vector<float>> row_luma;
+  std::vector<std::vector<float>> col_median;
+  std::vector<std::vector<float>> row_median;
   std::vector<std::vector<float>> col_diff;
   std::vector<std::vector<float>> row_diff;
   for (const cv::Mat* bgr : picked) {
@@ -696,16 +720,20 @@ StatusOr<std::vector<Region>> BlurFillDetector::Detect(const std::vector<media::
     row_energy.push_back(EnergyProfile(abs_lap, false));
     col_luma.push_back(EnergyProfile(gray, true));
     row_luma.push_back(EnergyProfile(gray, false));
+    col_median.push_back(MedianProfile(gray, true));
+    row_median.push_back(MedianProfile(gray, false));
   }
   int lead = 0;
   int trail = 0;
   const auto columns = [&](int* a, int* b) {
-    const float score = FindFillBands(col_energy, col_luma, h, a, b);
-    return score > 0.0F ? score : FindSmoothFillBands(col_diff, col_energy, col_luma, h, a, b);
+    const float score = FindFillBands(col_energy, col_luma, col_median, h, a, b);
+    return score > 0.0F ? score
+                        : FindSmoothFillBands(col_diff, col_energy, col_luma, col_median, h, a, b);
   };
   const auto rows = [&](int* a, int* b) {
-    const float score = FindFillBands(row_energy, row_luma, w, a, b);
-    return score > 0.0F ? score : FindSmoothFillBands(row_diff, row_energy, row_luma, w, a, b);
+    const float score = FindFillBands(row_energy, row_luma, row_median, w, a, b);
+    return score > 0.0F ? score
+                        : FindSmoothFillBands(row_diff, row_energy, row_luma, row_median, w, a, b);
   };
   if (float score = columns(&lead, &trail); score > 0.0F) {
     regions.push_back(

@@ -197,6 +197,18 @@ TEST_F(RegionDetectorsTest, BlurredFillWithOneBlackSide) {
   EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
 }
 
+// A still title card: plain grey margins around a title (here a block), a timecode and a
+// progress bar that reaches into the margins. The bar moves the margins' mean shade, not their
+// median: no fill, and no crop of a clean frame.
+TEST_F(RegionDetectorsTest, TitleCardWithGraphicsInItsMarginsIsNotFill) {
+  auto frames = Clip("card.mp4", {"-f", "lavfi", "-i", "color=c=0x989898:s=640x360:r=25", "-vf",
+                                  "drawbox=x=170:y=80:w=300:h=45:color=black:t=fill,"
+                                  "drawbox=x=290:y=200:w=60:h=24:color=black:t=fill,"
+                                  "drawbox=x=128:y=268:w=384:h=20:color=0x505050:t=fill"});
+  BlurFillDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+}
+
 // Dark grey bars (one shade on both sides) around a busy texture are bars, not fill, whatever
 // the codec's noise: a fill band beside a black one must be lit.
 TEST_F(RegionDetectorsTest, GreyBarsAroundATextureAreNotFill) {
