@@ -381,7 +381,7 @@ TEST_F(TextRegionDetectorTest, StillTitleOfASlideIsNotAMark) {
   auto frames =
       Clip("slide_title.mp4",
            {"-f", "lavfi", "-i", "gradients=s=640x360:r=25:nb_colors=3:seed=5", "-f", "lavfi", "-i",
-            "testsrc2=s=160x120:r=25", "-filter_complex",
+            "mandelbrot=s=160x120:r=25", "-filter_complex",
             "[0]format=yuv420p,trim=end_frame=1,loop=loop=-1:size=1,setpts=N/25/TB[bg];"
             "[bg][1]overlay=40:100:shortest=1,drawtext=fontfile=" +
                 font + ":text='Hello world':fontsize=32:fontcolor=black:x=(w-tw)/2:y=14"});
