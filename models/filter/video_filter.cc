@@ -60,13 +60,31 @@ HeadInput MakeInput(const std::vector<const media::Frame*>& frames, const media:
 // such text is still reported but stops shaping the crop. Returns true if anything changed.
 constexpr double kMinCropShare = 0.4;
 
+// A static overlay found on the same text by its still edges (half its box or more inside a
+// text region's) is that text, and is relaxed with it.
+bool CoveredByText(const Region& region, const std::vector<Region>& regions) {
+  if (region.kind != RegionKind::kWatermark) return false;
+  for (const Region& text : regions) {
+    if (&text != &region && IsTextRegion(text) &&
+        (text.box & region.box).area() * 2 >= region.box.area()) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool RelaxCentralText(const cv::Size& frame, const cv::Rect& crop, std::vector<Region>* regions) {
   if (crop.area() >= kMinCropShare * frame.area()) return false;
+  std::vector<char> text_like;
+  for (const Region& region : *regions) {
+    text_like.push_back(IsTextRegion(region) || CoveredByText(region, *regions));
+  }
   bool changed = false;
-  for (Region& region : *regions) {
+  for (size_t i = 0; i < regions->size(); ++i) {
+    Region& region = (*regions)[i];
     const double centre_y = region.box.y + region.box.height / 2.0;
     const bool central = centre_y > 0.25 * frame.height && centre_y < 0.75 * frame.height;
-    if (IsTextRegion(region) && region.avoid && central) {
+    if (text_like[i] && region.avoid && central) {
       region.avoid = false;
       changed = true;
     }

@@ -35,14 +35,16 @@ cv::Mat Gray(const cv::Mat& bgr) {
 
 // ---- Black borders ----------------------------------------------------------------------------
 
-// A row or column of a bar: its brightest pixel and its mean stay near black.
+// A row or column of a bar: its brightest pixel (in any colour channel) and its mean luma stay
+// near black.
 constexpr float kBarMaxLuma = 40.0F;
 constexpr float kBarMeanLuma = 24.0F;
 // A line is part of a bar when it is black in this share of the frames.
 constexpr double kBarFrameShare = 0.9;
 // Lines past the first non-black one that may still join the bar (compression ringing).
 constexpr int kSeamTolerance = 2;
-// The picture next to a bar "has content" in a frame when its mean or max luma is above these.
+// The picture next to a bar "has content" in a frame when its mean luma or its brightest colour
+// channel is above these (pure red or blue is content, with a luma of 76 or 29).
 constexpr float kContentMeanLuma = 40.0F;
 constexpr float kContentMaxLuma = 80.0F;
 // The most the mean luma of a bar's lines may differ within one frame.
@@ -52,16 +54,18 @@ constexpr float kBarMaxSpread = 4.0F;
 struct LineStats {
   std::vector<int> black_frames;         // frames in which the line is near-black
   std::vector<std::vector<float>> mean;  // [frame][line]
-  std::vector<std::vector<float>> max;   // [frame][line]
+  std::vector<std::vector<float>> max;   // [frame][line], of the brightest channel
 };
 
-// Rows (dim = 1, reduce along columns) or columns (dim = 0) of `gray` restricted to `roi`.
-void AddLines(const cv::Mat& gray, const cv::Rect& roi, bool rows, LineStats* stats) {
+// Rows (dim = 1, reduce along columns) or columns (dim = 0) of `gray` (mean) and `value` (the
+// brightest channel of each pixel: max) restricted to `roi`.
+void AddLines(const cv::Mat& gray, const cv::Mat& value, const cv::Rect& roi, bool rows,
+              LineStats* stats) {
   cv::Mat mean;
   cv::Mat max;
   const int dim = rows ? 1 : 0;
   cv::reduce(gray(roi), mean, dim, cv::REDUCE_AVG, CV_32F);
-  cv::reduce(gray(roi), max, dim, cv::REDUCE_MAX, CV_8U);
+  cv::reduce(value(roi), max, dim, cv::REDUCE_MAX, CV_8U);
   mean = mean.reshape(1, 1);
   max = max.reshape(1, 1);
   std::vector<float> mean_line(mean.begin<float>(), mean.end<float>());
@@ -199,6 +203,21 @@ std::vector<float> EnergyProfile(const cv::Mat& abs_lap, bool columns) {
   return std::vector<float>(profile.begin<float>(), profile.end<float>());
 }
 
+// Column (or row) profile of the median of a grey frame, over every second pixel of each line.
+std::vector<float> MedianProfile(const cv::Mat& gray, bool columns) {
+  const cv::Mat lines = columns ? cv::Mat(gray.t()) : gray;
+  std::vector<float> profile(static_cast<size_t>(lines.rows));
+  std::vector<uchar> values;
+  for (int i = 0; i < lines.rows; ++i) {
+    const uchar* p = lines.ptr<uchar>(i);
+    values.clear();
+    for (int j = 0; j < lines.cols; j += 2) values.push_back(p[j]);
+    std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+    profile[i] = values[values.size() / 2];
+  }
+  return profile;
+}
+
 float MeanOf(const std::vector<float>& v, int begin, int end) {
   begin = std::max(begin, 0);
   end = std::min(end, static_cast<int>(v.size()));
@@ -243,19 +262,24 @@ float SeamStep(const std::vector<float>& e, int seam, int inner_dir) {
 }
 
 // Fill is a blurred copy of the picture: its shade varies across the band or over time. A
-// plain margin of one colour (a slide's, a window's) is not fill. The bands are [0, band1_end)
-// and [band2_begin, n) of the luma profiles.
-bool BandsChangeShade(const std::vector<std::vector<float>>& lumas, int band1_end,
+// plain margin of one colour (a slide's, a window's) is not fill, even where the slide's
+// graphics reach into it: the shade across the band is read on the lines' median luma
+// (`medians`), which a bar or a line of text over a few rows does not move. The bands are
+// [0, band1_end) and [band2_begin, n) of the profiles.
+bool BandsChangeShade(const std::vector<std::vector<float>>& lumas,
+                      const std::vector<std::vector<float>>& medians, int band1_end,
                       int band2_begin) {
   const int n = static_cast<int>(lumas.front().size());
   float across = 0.0F;
   float lo = 255.0F;
   float hi = 0.0F;
-  for (const auto& luma : lumas) {
+  for (size_t f = 0; f < lumas.size(); ++f) {
+    const auto& luma = lumas[f];
+    const auto& median = medians[f];
     for (const auto& [begin, end] :
          {std::pair{1, band1_end - 2}, std::pair{band2_begin + 2, n - 1}}) {
       if (end <= begin) continue;
-      const auto [mn, mx] = std::minmax_element(luma.begin() + begin, luma.begin() + end);
+      const auto [mn, mx] = std::minmax_element(median.begin() + begin, median.begin() + end);
       across = std::max(across, *mx - *mn);
       const float mean = MeanOf(luma, begin, end);
       lo = std::min(lo, mean);
@@ -269,7 +293,8 @@ bool BandsChangeShade(const std::vector<std::vector<float>>& lumas, int band1_en
 // frame f along the axis; `lumas[f]` the mean-luma profile. On success sets the band widths
 // (band 1 = [0, *lead), band 2 = [n - *trail, n)) and returns a score in (0, 1].
 float FindFillBands(const std::vector<std::vector<float>>& profiles,
-                    const std::vector<std::vector<float>>& lumas, int other, int* lead,
+                    const std::vector<std::vector<float>>& lumas,
+                    const std::vector<std::vector<float>>& medians, int other, int* lead,
                     int* trail) {
   const int n = static_cast<int>(profiles.front().size());
   const int frames = static_cast<int>(profiles.size());
@@ -335,10 +360,13 @@ float FindFillBands(const std::vector<std::vector<float>>& profiles,
     const bool low = band1 < band_limit && band2 < band_limit &&
                      MaxWindowMean(p, 2, band1_end - kSeamWindow, 9) < 0.6F * centre &&
                      MaxWindowMean(p, band2_begin + kSeamWindow, n - 2, 9) < 0.6F * centre;
+    // Both bands lit, or one black where the picture's edge is (a fractal's interior, a night
+    // sky) beside a lit one. Bars have one shade on both sides, however dark a grey.
     const float luma1 = MeanOf(lumas[f], 0, band1_end);
     const float luma2 = MeanOf(lumas[f], band2_begin, n);
     const bool lit =
-        std::max(luma1, luma2) > kFillMinLuma && std::min(luma1, luma2) > kFillMinLuma / 2.0F;
+        (std::max(luma1, luma2) > kFillMinLuma && std::min(luma1, luma2) > kFillMinLuma / 2.0F) ||
+        std::abs(luma1 - luma2) > kFillMinLuma / 2.0F;
     const bool seam = SeamStep(p, best_lead, 1) > kSeamStep * 0.5F &&
                       SeamStep(p, best_trail, -1) > kSeamStep * 0.5F;
     if (low && lit && seam) ++good;
@@ -358,7 +386,7 @@ float FindFillBands(const std::vector<std::vector<float>>& profiles,
   const bool by_ratio = good_by_ratio >= kBandFrameShare * counted;
   const bool smooth = (good >= kBandFrameShare * counted || sharp_seams) && portrait;
   if (counted == 0 || !(by_ratio || smooth)) return 0.0F;
-  if (!BandsChangeShade(lumas, band1_end, band2_begin)) return 0.0F;
+  if (!BandsChangeShade(lumas, medians, band1_end, band2_begin)) return 0.0F;
   *lead = band1_end;
   *trail = n - band2_begin;
   return static_cast<float>(good) / static_cast<float>(counted);
@@ -391,7 +419,8 @@ float LineContrast(const std::vector<float>& d, int x) {
 // |step| between neighbouring lines along the axis; the rest as for FindFillBands().
 float FindSmoothFillBands(const std::vector<std::vector<float>>& diffs,
                           const std::vector<std::vector<float>>& profiles,
-                          const std::vector<std::vector<float>>& lumas, int other, int* lead,
+                          const std::vector<std::vector<float>>& lumas,
+                          const std::vector<std::vector<float>>& medians, int other, int* lead,
                           int* trail) {
   const int n = static_cast<int>(diffs.front().size());
   const int frames = static_cast<int>(diffs.size());
@@ -442,7 +471,7 @@ float FindSmoothFillBands(const std::vector<std::vector<float>>& diffs,
     if (flat && lit) ++good;
   }
   if (seen1 * 2 < frames || seen2 * 2 < frames || either < 0.8 * frames || good < 0.8 * frames ||
-      !BandsChangeShade(lumas, band1_end, band2_begin)) {
+      !BandsChangeShade(lumas, medians, band1_end, band2_begin)) {
     return 0.0F;
   }
   *lead = band1_end;
@@ -472,6 +501,11 @@ constexpr double kOverlayPresent = 0.5;
 // stability.
 constexpr double kCheapOverlayCost = 0.2;
 constexpr double kStrongOverlayEvidence = 0.8;
+// Still text whose centre is within this share of the frame's width from the middle, over a
+// picture whose luma moves less than kStillRingMotion (temporal std, median) around it, is a
+// title of a still picture, not a mark.
+constexpr double kTitleCentring = 0.05;
+constexpr float kStillRingMotion = 1.0F;
 
 // What a static-overlay candidate looks like over time.
 struct OverlayEvidence {
@@ -493,10 +527,26 @@ double CropCost(const cv::Rect& box, const cv::Size& size) {
   return 1.0 - keep / size.area();
 }
 
-// How still the edges inside `box` are over `frames` (grey or BGR, one size): the edges are the
-// pixels whose mean gradient is at least `min_edge` (Sobel 3x3).
+// The planes a mark's edges are looked for in: luma, and the two colour differences (a mark may
+// differ from the picture in colour alone: light blue on pink has hardly any luma edge).
+enum class Plane { kLuma, kCr, kCb };
+constexpr Plane kPlanes[] = {Plane::kLuma, Plane::kCr, Plane::kCb};
+
+// One plane of a BGR image (a grey image is its own luma).
+cv::Mat PlaneOf(const cv::Mat& image, Plane plane) {
+  if (image.channels() == 1) return image;
+  if (plane == Plane::kLuma) return Gray(image);
+  cv::Mat ycrcb;
+  cv::cvtColor(image, ycrcb, cv::COLOR_BGR2YCrCb);
+  cv::Mat out;
+  cv::extractChannel(ycrcb, out, plane == Plane::kCr ? 1 : 2);
+  return out;
+}
+
+// How still the edges inside `box` are over `frames` (grey or BGR, one size) in one `plane`: the
+// edges are the pixels whose mean gradient is at least `min_edge` (Sobel 3x3).
 OverlayEvidence BoxStability(const std::vector<const cv::Mat*>& frames, const cv::Rect& box,
-                             float min_edge) {
+                             float min_edge, Plane plane = Plane::kLuma) {
   OverlayEvidence e;
   if (frames.empty()) return e;
   const cv::Size size = frames.front()->size();
@@ -509,13 +559,7 @@ OverlayEvidence BoxStability(const std::vector<const cv::Mat*>& frames, const cv
   cv::Mat sum_gx = cv::Mat::zeros(inner.size(), CV_32F);
   cv::Mat sum_gy = cv::Mat::zeros(inner.size(), CV_32F);
   for (size_t f = 0; f < n; ++f) {
-    const cv::Mat patch = (*frames[f])(inner);
-    cv::Mat gray;
-    if (patch.channels() == 3) {
-      cv::cvtColor(patch, gray, cv::COLOR_BGR2GRAY);
-    } else {
-      gray = patch;
-    }
+    const cv::Mat gray = PlaneOf((*frames[f])(inner), plane);
     cv::Sobel(gray, gx[f], CV_32F, 1, 0, 3);
     cv::Sobel(gray, gy[f], CV_32F, 0, 1, 3);
     cv::accumulate(gx[f], sum_gx);
@@ -557,6 +601,39 @@ OverlayEvidence BoxStability(const std::vector<const cv::Mat*>& frames, const cv
   return e;
 }
 
+// The median temporal standard deviation of luma in a ring `margin` pixels wide around `box`
+// (outside it), over `frames` (BGR, one size): how much the picture around a mark moves.
+float RingMotion(const std::vector<const cv::Mat*>& frames, const cv::Rect& box, int margin) {
+  if (frames.size() < 2) return 0.0F;
+  const cv::Rect bounds(cv::Point(0, 0), frames.front()->size());
+  const cv::Rect outer =
+      cv::Rect(box.x - margin, box.y - margin, box.width + 2 * margin, box.height + 2 * margin) &
+      bounds;
+  if (outer.empty()) return 0.0F;
+  cv::Mat sum = cv::Mat::zeros(outer.size(), CV_32F);
+  cv::Mat sum_sq = cv::Mat::zeros(outer.size(), CV_32F);
+  cv::Mat luma;
+  for (const cv::Mat* frame : frames) {
+    PlaneOf((*frame)(outer), Plane::kLuma).convertTo(luma, CV_32F);
+    cv::accumulate(luma, sum);
+    cv::accumulateSquare(luma, sum_sq);
+  }
+  const double n = static_cast<double>(frames.size());
+  cv::Mat mean = sum / n;
+  cv::Mat var = sum_sq / n - mean.mul(mean);
+  const cv::Rect inside = (box & bounds) - outer.tl();
+  std::vector<float> ring;
+  for (int y = 0; y < outer.height; ++y) {
+    const float* v = var.ptr<float>(y);
+    for (int x = 0; x < outer.width; ++x) {
+      if (!inside.contains(cv::Point(x, y))) ring.push_back(std::sqrt(std::max(v[x], 0.0F)));
+    }
+  }
+  if (ring.empty()) return 0.0F;
+  std::nth_element(ring.begin(), ring.begin() + ring.size() / 2, ring.end());
+  return ring[ring.size() / 2];
+}
+
 // True when `e` shows edges that stayed where they were: a mark, not content. A box that would
 // cost more than kCheapOverlayCost of the frame needs near-perfect stability.
 bool IsStill(const OverlayEvidence& e) {
@@ -575,20 +652,29 @@ StatusOr<std::vector<Region>> BlackBorderDetector::Detect(const std::vector<medi
   const auto picked = PickFrames(frames, 10);
   if (picked.empty()) return regions;
   std::vector<cv::Mat> grays;
+  std::vector<cv::Mat> values;  // the brightest channel of each pixel
   grays.reserve(picked.size());
-  for (const cv::Mat* bgr : picked) grays.push_back(Gray(*bgr));
+  for (const cv::Mat* bgr : picked) {
+    grays.push_back(Gray(*bgr));
+    cv::Mat channels[3];
+    cv::split(*bgr, channels);
+    cv::Mat value;
+    cv::max(channels[0], channels[1], value);
+    cv::max(value, channels[2], value);
+    values.push_back(std::move(value));
+  }
   const int w = grays.front().cols;
   const int h = grays.front().rows;
   const int n = static_cast<int>(grays.size());
 
   LineStats rows;
-  for (const auto& g : grays) AddLines(g, cv::Rect(0, 0, w, h), true, &rows);
+  for (int f = 0; f < n; ++f) AddLines(grays[f], values[f], cv::Rect(0, 0, w, h), true, &rows);
   const auto [top, bottom] = FindBars(rows, n);
 
   // Columns are judged on the rows between the letterbox bars.
   const cv::Rect inner_rows(0, top, w, h - top - bottom);
   LineStats cols;
-  for (const auto& g : grays) AddLines(g, inner_rows, false, &cols);
+  for (int f = 0; f < n; ++f) AddLines(grays[f], values[f], inner_rows, false, &cols);
   const auto [left, right] = FindBars(cols, n);
 
   auto add = [&](const cv::Rect& box, const char* label) {
@@ -614,6 +700,8 @@ StatusOr<std::vector<Region>> BlurFillDetector::Detect(const std::vector<media::
   std::vector<std::vector<float>> row_energy;
   std::vector<std::vector<float>> col_luma;
   std::vector<std::vector<float>> row_luma;
+  std::vector<std::vector<float>> col_median;
+  std::vector<std::vector<float>> row_median;
   std::vector<std::vector<float>> col_diff;
   std::vector<std::vector<float>> row_diff;
   for (const cv::Mat* bgr : picked) {
@@ -632,16 +720,20 @@ StatusOr<std::vector<Region>> BlurFillDetector::Detect(const std::vector<media::
     row_energy.push_back(EnergyProfile(abs_lap, false));
     col_luma.push_back(EnergyProfile(gray, true));
     row_luma.push_back(EnergyProfile(gray, false));
+    col_median.push_back(MedianProfile(gray, true));
+    row_median.push_back(MedianProfile(gray, false));
   }
   int lead = 0;
   int trail = 0;
   const auto columns = [&](int* a, int* b) {
-    const float score = FindFillBands(col_energy, col_luma, h, a, b);
-    return score > 0.0F ? score : FindSmoothFillBands(col_diff, col_energy, col_luma, h, a, b);
+    const float score = FindFillBands(col_energy, col_luma, col_median, h, a, b);
+    return score > 0.0F ? score
+                        : FindSmoothFillBands(col_diff, col_energy, col_luma, col_median, h, a, b);
   };
   const auto rows = [&](int* a, int* b) {
-    const float score = FindFillBands(row_energy, row_luma, w, a, b);
-    return score > 0.0F ? score : FindSmoothFillBands(row_diff, row_energy, row_luma, w, a, b);
+    const float score = FindFillBands(row_energy, row_luma, row_median, w, a, b);
+    return score > 0.0F ? score
+                        : FindSmoothFillBands(row_diff, row_energy, row_luma, row_median, w, a, b);
   };
   if (float score = columns(&lead, &trail); score > 0.0F) {
     regions.push_back(
@@ -669,15 +761,27 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
 
   cv::Mat sum = cv::Mat::zeros(size, CV_32F);
   cv::Mat sum_sq = cv::Mat::zeros(size, CV_32F);
-  cv::Mat sum_gx = cv::Mat::zeros(size, CV_32F);
-  cv::Mat sum_gy = cv::Mat::zeros(size, CV_32F);
-  cv::Mat sum_mag = cv::Mat::zeros(size, CV_32F);
   cv::Mat max_luma = cv::Mat::zeros(size, CV_8U);
+  // Gradient sums per plane (luma, Cr, Cb).
+  struct PlaneSums {
+    cv::Mat gx;
+    cv::Mat gy;
+    cv::Mat mag;
+    cv::Mat strong_frames;  // frames in which the gradient is at least half a static edge's
+  };
+  std::vector<PlaneSums> planes(std::size(kPlanes));
+  for (PlaneSums& p : planes) {
+    p.gx = cv::Mat::zeros(size, CV_32F);
+    p.gy = cv::Mat::zeros(size, CV_32F);
+    p.mag = cv::Mat::zeros(size, CV_32F);
+    p.strong_frames = cv::Mat::zeros(size, CV_8U);
+  }
   cv::Mat gx;
   cv::Mat gy;
   cv::Mat mag;
-  cv::Mat strong_frames = cv::Mat::zeros(size, CV_8U);
   cv::Mat centred;
+  cv::Mat ycrcb;
+  cv::Mat chroma[3];
   for (const cv::Mat* bgr : picked) {
     const cv::Mat gray = Gray(*bgr);
     // Motion is measured on luma less the frame's mean, so a fade or a lighting change alone
@@ -686,13 +790,20 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
     cv::accumulate(centred, sum);
     cv::accumulateSquare(centred, sum_sq);
     cv::max(max_luma, gray, max_luma);
-    cv::Sobel(gray, gx, CV_32F, 1, 0, 3);
-    cv::Sobel(gray, gy, CV_32F, 0, 1, 3);
-    cv::accumulate(gx, sum_gx);
-    cv::accumulate(gy, sum_gy);
-    cv::magnitude(gx, gy, mag);
-    cv::accumulate(mag, sum_mag);
-    cv::add(strong_frames, 1, strong_frames, mag >= kOverlayEdge * 0.5F);
+    cv::cvtColor(*bgr, ycrcb, cv::COLOR_BGR2YCrCb);
+    cv::split(ycrcb, chroma);
+    for (size_t i = 0; i < planes.size(); ++i) {
+      const cv::Mat& plane = kPlanes[i] == Plane::kLuma ? gray
+                             : kPlanes[i] == Plane::kCr ? chroma[1]
+                                                        : chroma[2];
+      cv::Sobel(plane, gx, CV_32F, 1, 0, 3);
+      cv::Sobel(plane, gy, CV_32F, 0, 1, 3);
+      cv::accumulate(gx, planes[i].gx);
+      cv::accumulate(gy, planes[i].gy);
+      cv::magnitude(gx, gy, mag);
+      cv::accumulate(mag, planes[i].mag);
+      cv::add(planes[i].strong_frames, 1, planes[i].strong_frames, mag >= kOverlayEdge * 0.5F);
+    }
   }
   // Pixels black in every frame (bars) say nothing about motion and hold no overlay edges.
   // Only large black areas count (bars, mattes), not dark parts of a mark.
@@ -720,18 +831,25 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
   std::nth_element(lit_std.begin(), lit_std.begin() + lit_std.size() / 2, lit_std.end());
   if (lit_std[lit_std.size() / 2] < kMinFrameMotion) return regions;  // a static video
 
-  // Static edges: a strong mean gradient that keeps its direction in every frame.
-  cv::Mat mean_mag;
-  cv::magnitude(sum_gx / n, sum_gy / n, mean_mag);
-  const cv::Mat consistency = mean_mag / (sum_mag / n + 1.0);
-  cv::Mat edges = (mean_mag >= kOverlayEdge) & (consistency >= kOverlayConsistency) &
-                  (strong_frames >= std::ceil(kOverlayFrameShare * n));
+  // Static edges: a strong mean gradient that keeps its direction in every frame, in any plane.
+  cv::Mat edges = cv::Mat::zeros(size, CV_8U);
+  cv::Mat any_edges = cv::Mat::zeros(size, CV_8U);
+  cv::Mat consistency = cv::Mat::zeros(size, CV_32F);  // the best plane's
+  for (const PlaneSums& p : planes) {
+    cv::Mat mean_mag;
+    cv::magnitude(p.gx / n, p.gy / n, mean_mag);
+    const cv::Mat plane_consistency = mean_mag / (p.mag / n + 1.0);
+    edges |= (mean_mag >= kOverlayEdge) & (plane_consistency >= kOverlayConsistency) &
+             (p.strong_frames >= std::ceil(kOverlayFrameShare * n));
+    any_edges |= p.mag / n >= kOverlayEdge;
+    cv::max(consistency, plane_consistency, consistency);
+  }
   // Drop the seams of black bars: edges right next to pixels that are black in every frame.
   cv::Mat near_black;
   cv::dilate(black, near_black, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(7, 7)));
   edges.setTo(0, near_black);
   const int edge_pixels = cv::countNonZero(edges);
-  const int any_edge_pixels = cv::countNonZero((sum_mag / n >= kOverlayEdge) & ~near_black);
+  const int any_edge_pixels = cv::countNonZero(any_edges & ~near_black);
   // Most edges of a moving picture move; when many stay, the scene itself is still.
   if (edge_pixels == 0 || edge_pixels > kMaxStaticEdgeShare * any_edge_pixels) return regions;
 
@@ -788,7 +906,13 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
     }
     if (ring.size() < 16) continue;
     std::nth_element(ring.begin(), ring.begin() + ring.size() / 2, ring.end());
-    const OverlayEvidence evidence = BoxStability(picked, box, kOverlayEdge);
+    // The mark's edges may show in one plane only (a colour on a picture of the same
+    // brightness): the box is still when it is in any plane.
+    OverlayEvidence evidence;
+    for (const Plane plane : kPlanes) {
+      evidence = BoxStability(picked, box, kOverlayEdge, plane);
+      if (IsStill(evidence)) break;
+    }
     if (ring[ring.size() / 2] < kRingMotion || !IsStill(evidence)) continue;
     const bool wide = grown.width >= 3 * grown.height;
     regions.push_back(
@@ -863,11 +987,25 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
   // Text that stays put, letter for letter, in every frame while the video goes on is a mark
   // (a channel name, "SAMPLE"): reported as a watermark, whatever the picture does around it.
   const auto still_frames = PickFrames(frames, kOverlayFrames);
+  const auto CentredOverStillPicture = [&](const cv::Rect& box) {
+    const double offset = std::abs(box.x + box.width / 2.0 - size.width / 2.0);
+    const int margin = std::max(size.width, size.height) / 64;
+    return offset <= kTitleCentring * size.width && still_frames.size() >= 4 &&
+           RingMotion(still_frames, box, margin) < kStillRingMotion;
+  };
   for (const auto& c : clusters) {
     const float score = c.score_sum / static_cast<float>(c.boxes);
     const bool in_all = static_cast<int>(c.frames.size()) == n && n >= 2;
     if (in_all && still_frames.size() >= 4 &&
         IsStill(BoxStability(still_frames, c.box, kOverlayEdge))) {
+      // A title centred over a picture that is still around it (a slide's heading, a title
+      // card, a screen recording's banner) is part of that picture: nothing tells it from the
+      // slide's own text, and avoiding it would crop a clean frame. Marks sit in corners or
+      // over a picture that moves.
+      if (CentredOverStillPicture(c.box)) {
+        regions.push_back(Region{RegionKind::kText, c.box, score, "scene_text", false});
+        continue;
+      }
       regions.push_back(
           Region{RegionKind::kWatermark, c.box, score, std::string(kTextMarkLabel), true});
       continue;
@@ -887,7 +1025,9 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
       top_caption.box = top_boxes == 0 ? c.box : (top_caption.box | c.box);
       top_caption.score += score;
       ++top_boxes;
-    } else if (persistent) {
+    } else if (persistent && !CentredOverStillPicture(c.box)) {
+      // Text that stays at one place; centred over a still picture it is the picture's own (a
+      // title card's running timecode), as still titles above.
       regions.push_back(Region{RegionKind::kText, c.box, score, "caption", true});
     } else {
       regions.push_back(Region{RegionKind::kText, c.box, score, "scene_text", false});

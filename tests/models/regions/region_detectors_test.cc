@@ -82,6 +82,17 @@ TEST_F(RegionDetectorsTest, LetterboxBarsAreFound) {
   EXPECT_GE(IoU(SafeCrop(cv::Size(320, 240), regions), cv::Rect(0, 30, 320, 180)), 0.9);
 }
 
+// Bars around a picture whose edge is a saturated colour (pure red has a luma of 76, below the
+// content threshold): the brightest channel tells content from a dark grey bar.
+TEST_F(RegionDetectorsTest, LetterboxAroundSaturatedColourIsFound) {
+  auto frames = Clip("letterbox_red.mp4", {"-f", "lavfi", "-i", "rgbtestsrc=s=320x180:r=25", "-vf",
+                                           "pad=320:240:0:30:0x101010"});
+  BlackBorderDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  EXPECT_GE(IoU(SafeCrop(cv::Size(320, 240), regions), cv::Rect(0, 30, 320, 180)), 0.95);
+}
+
 TEST_F(RegionDetectorsTest, PillarboxBarsAreFound) {
   auto frames = Clip("pillarbox.mp4",
                      {"-f", "lavfi", "-i", "testsrc2=s=240x240:r=25", "-vf", "pad=320:240:40:0"});
@@ -172,6 +183,44 @@ TEST_F(RegionDetectorsTest, BlurredFillAroundASmoothPicture) {
   EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
 }
 
+// Fill around a picture whose edge is black over much of one side (a fractal's interior, a night
+// sky): that side's fill is black too, the other is lit. Black bars are dark on both sides.
+TEST_F(RegionDetectorsTest, BlurredFillWithOneBlackSide) {
+  auto frames = Clip("blurfill_black_side.mp4",
+                     {"-f", "lavfi", "-i", "testsrc2=s=180x320:r=25", "-filter_complex",
+                      "[0]drawbox=x=110:y=60:w=70:h=200:color=black:t=fill,split[a][b];"
+                      "[a]scale=640:-2,gblur=sigma=20,crop=640:360[bg];"
+                      "[b]scale=-2:360[fg];[bg][fg]overlay=(W-w)/2:0"});
+  BlurFillDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
+}
+
+// A still title card: plain grey margins around a title (here a block), a timecode and a
+// progress bar that reaches into the margins. The bar moves the margins' mean shade, not their
+// median: no fill, and no crop of a clean frame.
+TEST_F(RegionDetectorsTest, TitleCardWithGraphicsInItsMarginsIsNotFill) {
+  auto frames = Clip("card.mp4", {"-f", "lavfi", "-i", "color=c=0x989898:s=640x360:r=25", "-vf",
+                                  "drawbox=x=170:y=80:w=300:h=45:color=black:t=fill,"
+                                  "drawbox=x=290:y=200:w=60:h=24:color=black:t=fill,"
+                                  "drawbox=x=128:y=268:w=384:h=20:color=0x505050:t=fill"});
+  BlurFillDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
+}
+
+// Dark grey bars (one shade on both sides) around a busy texture are bars, not fill, whatever
+// the codec's noise: a fill band beside a black one must be lit.
+TEST_F(RegionDetectorsTest, GreyBarsAroundATextureAreNotFill) {
+  for (const std::string colour : {"0x101010", "0x181818"}) {
+    auto frames =
+        Clip("grey_bars.avi", {"-f", "lavfi", "-i", "life=s=240x240:r=25:mold=10:ratio=0.3", "-vf",
+                               "pad=320:240:40:0:" + colour, "-c:v", "mpeg4", "-q:v", "3"});
+    BlurFillDetector detector;
+    EXPECT_TRUE(Detected(detector, frames).empty()) << colour;
+  }
+}
+
 // Plain margins of one colour around graphics with two strong vertical lines (a slide) are no
 // fill: fill is a blurred copy of the picture and changes shade.
 TEST_F(RegionDetectorsTest, PlainMarginsAreNotFill) {
@@ -213,6 +262,21 @@ TEST_F(RegionDetectorsTest, StaticLogoOverMovingPicture) {
     // The crop keeps everything left of the logo.
     EXPECT_GE(IoU(SafeCrop(cv::Size(480, 270), regions), cv::Rect(0, 0, 396, 270)), 0.9);
   }
+}
+
+// A mark that differs from the picture around it in colour but hardly in brightness (blue on a
+// picture of the same luma) has its edges in the colour planes only.
+TEST_F(RegionDetectorsTest, LogoOfThePicturesBrightnessIsFoundByItsColour) {
+  auto frames =
+      Clip("colour_logo.mp4", {"-f", "lavfi", "-i", kMovingSource, "-vf",
+                               std::string(kMovingCrop) +
+                                   ",geq=lum='128+(lum(X,Y)-128)*0.15':cb='cb(X,Y)':cr='cr(X,Y)',"
+                                   "drawbox=x=24:y=16:w=80:h=40:color=0x00A0FF:t=fill"});
+  StaticOverlayDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 1U);
+  EXPECT_EQ(regions[0].kind, RegionKind::kWatermark);
+  EXPECT_GE(IoU(regions[0].box, cv::Rect(24, 16, 80, 40)), 0.8);
 }
 
 TEST_F(RegionDetectorsTest, StillVideoHasNoOverlay) {
@@ -304,6 +368,46 @@ TEST_F(TextRegionDetectorTest, StillTextInACornerIsAWatermark) {
   EXPECT_TRUE(IsTextRegion(*mark));
   EXPECT_GE(mark->box.x, 320);
   EXPECT_LE(mark->box.y + mark->box.height, 50);
+}
+
+// A title centred at the top of a slide whose background stays still (a talk, a screen
+// recording: only an inset moves) is part of the slide, not a mark: reported, not avoided.
+TEST_F(TextRegionDetectorTest, StillTitleOfASlideIsNotAMark) {
+  std::string font;
+  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
+      font.empty()) {
+    GTEST_SKIP() << "no font for drawtext";
+  }
+  auto frames =
+      Clip("slide_title.mp4",
+           {"-f", "lavfi", "-i", "gradients=s=640x360:r=25:nb_colors=3:seed=5", "-f", "lavfi", "-i",
+            "mandelbrot=s=160x120:r=25", "-filter_complex",
+            "[0]format=yuv420p,trim=end_frame=1,loop=loop=-1:size=1,setpts=N/25/TB[bg];"
+            "[bg][1]overlay=40:100:shortest=1,drawtext=fontfile=" +
+                font + ":text='Hello world':fontsize=32:fontcolor=black:x=(w-tw)/2:y=14"});
+  TextRegionDetector detector(detector_);
+  const auto regions = Detected(detector, frames);
+  const Region* title = nullptr;
+  for (const Region& r : regions) {
+    if (r.box.y < 40 && r.box.x > 150 && r.box.x + r.box.width < 490) title = &r;
+  }
+  ASSERT_NE(title, nullptr);
+  EXPECT_EQ(title->kind, RegionKind::kText);
+  EXPECT_FALSE(title->avoid);
+  EXPECT_EQ(SafeCrop(cv::Size(640, 360), regions), cv::Rect(0, 0, 640, 360));
+}
+
+// A grey title card (the assets' example-movie): a centred title and a running timecode under
+// it, over a still card. Both are the card's own text, and the card is not cropped.
+TEST_F(TextRegionDetectorTest, TitleCardTextIsTheCardsOwn) {
+  auto frames = testing::ReadFramesEvenly(VideoAsset("static_slideshow/example-movie.mp4"), 16);
+  ASSERT_FALSE(frames.empty());
+  TextRegionDetector detector(detector_);
+  const auto regions = Detected(detector, frames);
+  EXPECT_FALSE(regions.empty());
+  for (const Region& r : regions) {
+    EXPECT_FALSE(r.avoid) << r.label << " " << r.box;
+  }
 }
 
 TEST_F(TextRegionDetectorTest, DrawnSubtitlesAreAvoided) {
