@@ -38,9 +38,10 @@ CODECS = [
       "-x265-params", "log-level=error"], "mp4"),
     (["-c:v", "mjpeg", "-q:v", "4", "-pix_fmt", "yuvj420p"], "mov"),
 ]
-# Real clips with moving content and no burned-in text, borders or marks.
+# Real clips with moving content and no burned-in text, borders or marks (balle-jbart.mp4 is
+# left out: it has burned-in captions of its own, which a truth of "clean" would count as errors).
 REAL = ["natural/flower.mp4", "natural/bug_video_640.mp4", "natural/car-detection.mp4",
-        "natural/vtest.avi", "natural/balle-jbart.mp4", "natural/diver.mov",
+        "natural/vtest.avi", "natural/diver.mov",
         "natural/one-by-one-person-detection.mp4", "natural/bottle-detection.mp4",
         "natural/phone_bear_horizontal.mp4", "natural/asl_book.mkv"]
 
