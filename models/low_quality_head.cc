@@ -39,7 +39,8 @@
 //   resolution  the displayed short side, from the metadata.
 // Each signal becomes a cue in [0, 1] through a soft threshold where the defect becomes visible:
 //   blur max(SoftAbove(blur_px, 1.5, 0.2),
-//            SoftBelow(spectral_curvature, 0.56, 0.03) * SoftBelow(edge_steepness, 0.3, 0.02)),
+//            SoftBelow(spectral_curvature, 0.56, 0.03) * SoftBelow(edge_steepness, 0.3, 0.02),
+//            SoftBelow(edge_steepness, 0.16, 0.015)),
 //   blocking SoftAbove(excess, 0.12, 0.03),
 //   upscaled SoftAbove(share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
 //   noise SoftAbove(sigma, 7, 1.2) * SoftAbove(level_spread / sigma, 0.1, 0.025),
@@ -460,8 +461,12 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
       std::isfinite(spectral_curvature) && std::isfinite(edge_steepness)
           ? SoftBelow(spectral_curvature, 0.56, 0.03) * SoftBelow(edge_steepness, 0.3, 0.02)
           : 0.0;
-  const double c_blur =
-      std::max(std::isfinite(blur_px) ? SoftAbove(blur_px, 1.5, 0.2) : 0.0, c_texture_blur);
+  // No edge steeper than a sigma-2.5 blur leaves, anywhere in the picture: blurred whatever the
+  // content (soft natural footage keeps some edges at 0.22 or steeper).
+  const double c_no_steep_edge =
+      std::isfinite(edge_steepness) ? SoftBelow(edge_steepness, 0.16, 0.015) : 0.0;
+  const double c_blur = std::max({std::isfinite(blur_px) ? SoftAbove(blur_px, 1.5, 0.2) : 0.0,
+                                  c_texture_blur, c_no_steep_edge});
   const double c_block = std::isfinite(grid_excess) ? SoftAbove(grid_excess, 0.12, 0.03) : 0.0;
   // Noise must spread the grey levels: a picture whose pixels stay on a few levels while the
   // estimate reads several is fine structure (a one-pixel cellular automaton reads as ~100 levels
