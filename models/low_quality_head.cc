@@ -147,8 +147,8 @@ double SpectralCurvature(const cv::Mat& gray) {
 // ratio of the gradient to the grey range of the 15x15 neighbourhood. A step between two
 // levels, even a low-contrast one, is crossed within about a pixel: ratio ~0.5 (0.35-0.55 on
 // clean video, down to ~0.22 on soft natural footage); a Gaussian blur of sigma s spreads it to
-// ~1 / (2.5 s): 0.12-0.25 for the blurs that make a clip low quality. NaN when no strong
-// gradient spans at least 12 levels.
+// ~1 / (2.5 s): 0.12-0.25 for the blurs that make a clip low quality. NaN when fewer than half
+// of those pixels (0.5 % of the frame) have a neighbourhood spanning at least 12 levels.
 double EdgeSteepness(const cv::Mat& gray) {
   if (gray.cols < 16 || gray.rows < 16) return std::nan("");
   cv::Mat f;
@@ -178,6 +178,9 @@ double EdgeSteepness(const cv::Mat& gray) {
       if (m[x] >= cut && range >= 12) ratios.push_back(m[x] / range);
     }
   }
+  // A featureless picture (a plain wall) has nothing to be sharp or blurred: at least half of
+  // the strongest gradients must cross real contrast.
+  if (ratios.size() < all.size() / 200) return std::nan("");
   return Median(ratios);
 }
 
