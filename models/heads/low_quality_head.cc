@@ -6,6 +6,15 @@
 //               energy before and after a sigma-2 blur gives s = 2 / sqrt(R^2 - 1). Sharp video
 //               measures ~0.3-0.9 px; a visibly soft picture is above ~1.5 px. Undefined (no cue)
 //               on pictures without large-scale contrast.
+//   spectral_curvature  E(1-2) x E(4-8) / E(2-4)^2 over octave bands of the frame (see
+//               SpectralCurvature): ~1 for any power-law spectrum, well below 1 once Gaussian
+//               blur bends it (textures with a characteristic scale bend it too).
+//   edge_steepness  over the strongest 1 % of gradients, the median ratio of the gradient to the
+//               grey range around it: ~0.5 for a step crossed within a pixel, ~1 / (2.5 s) once
+//               blurred by sigma s (see EdgeSteepness).
+//               Curvature and steepness low together catch blur on random textures (cellular
+//               automata, the Game of Life), whose blurred blobs read as sharp fine texture to
+//               blur_px.
 //   sharpness   the variance of the Laplacian of the same 320-px copy (reported only: it depends
 //               on content as much as on focus).
 //   blockiness  coding-grid excess (GridExcess below): the share of 8-px boundary segments with a
@@ -17,16 +26,25 @@
 //               pixel repetition (nearest-neighbour upscaling, flat-coded blocks) at any block
 //               size. Flat test-pattern bands step sharply too but rarely (low density).
 //   noise       Immerkaer's estimate of the standard deviation of white noise (in grey levels),
-//               from the Laplacian-difference operator on the flatter half of the pixels.
+//               from the median response of the Laplacian-difference operator on the flatter
+//               half of the pixels.
+//   level_spread the distance from the 8 most common grey levels that 75 % of the pixels are
+//               within: a picture of a few levels (a one-pixel cellular automaton) has fine
+//               structure that reads as noise but keeps its pixels on its levels; noise of
+//               sigma s leaves a quarter of them ~s off (~s/4 when half are clipped).
 //   exposure    the larger of the shares of clipped-dark (<= 16) and clipped-bright (>= 240)
 //               pixels, on frames that have content at all.
 //   brisque     cv::quality::QualityBRISQUE (0 best .. ~100 worst) on up to kBrisqueFrames
 //               frames at <= 320 px. Synthetic graphics score badly on it, so it only supports.
 //   resolution  the displayed short side, from the metadata.
 // Each signal becomes a cue in [0, 1] through a soft threshold where the defect becomes visible:
-//   blur SoftAbove(blur_px, 1.5, 0.2), blocking SoftAbove(excess, 0.12, 0.03),
+//   blur max(SoftAbove(blur_px, 1.5, 0.2),
+//            SoftBelow(spectral_curvature, 0.56, 0.03) * SoftBelow(edge_steepness, 0.3, 0.02),
+//            SoftBelow(edge_steepness, 0.16, 0.015)),
+//   blocking SoftAbove(excess, 0.12, 0.03),
 //   upscaled SoftAbove(share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
-//   noise SoftAbove(sigma, 7, 1.2), exposure SoftAbove(share, 0.5, 0.08),
+//   noise SoftAbove(sigma, 7, 1.2) * SoftAbove(level_spread / sigma, 0.1, 0.025),
+//   exposure SoftAbove(share, 0.5, 0.08),
 //   brisque SoftAbove(score, 65, 5), resolution SoftBelow(short side, 310, 20),
 // and the cues add in logit space:
 //   z = -3.5 + 5 blur + 5 max(blocking, upscaled) + 5 noise + 1.5 exposure + 1.5 brisque
@@ -35,6 +53,7 @@
 // One clear defect (cue ~1) gives ~0.82; exposure and BRISQUE, alone or together (dark
 // synthetic content scores badly on both), are not enough.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numbers>
 #include <numeric>
@@ -92,6 +111,77 @@ double BlurWidth(const cv::Mat& gray, double* laplacian_var) {
   const double ratio = e0 / e1;
   if (ratio <= 1.0 + 1e-6) return 20.0;
   return std::min(20.0, 2.0 / std::sqrt(ratio * ratio - 1.0));
+}
+
+// Spectral curvature: E(1-2) x E(4-8) / E(2-4)^2, where E(a-b) is the variance of the
+// difference of Gaussian blurs of sigma a and b (one octave of scale each) of `gray`. Content
+// whose power spectrum follows a power law, whatever its slope (natural scenes, white-noise-like
+// textures, sharp graphics), has octave energies in geometric progression: curvature ~1. A
+// Gaussian blur multiplies the spectrum by exp(-k^2 s^2), which bends its log down at the fine
+// end: curvature well below 1 (0.4-0.5 for a sigma-4-9 blur of a cellular automaton, where the
+// edge-width measure reads the blurred blobs as sharp texture). Codec losses bend it a little
+// (0.55-0.8 on clean coded video). NaN when the middle octave holds no contrast.
+double SpectralCurvature(const cv::Mat& gray) {
+  if (gray.cols < 32 || gray.rows < 32) return std::nan("");
+  cv::Mat f;
+  gray.convertTo(f, CV_32F);
+  std::array<cv::Mat, 4> blurred;
+  const std::array<double, 4> sigmas = {1.0, 2.0, 4.0, 8.0};
+  for (size_t i = 0; i < sigmas.size(); ++i) {
+    cv::GaussianBlur(f, blurred[i], cv::Size(0, 0), sigmas[i], sigmas[i], cv::BORDER_REFLECT);
+  }
+  auto band = [&blurred](size_t fine) {
+    cv::Scalar mean;
+    cv::Scalar stddev;
+    cv::meanStdDev(blurred[fine] - blurred[fine + 1], mean, stddev);
+    return stddev[0] * stddev[0];
+  };
+  const double e12 = band(0);
+  const double e24 = band(1);
+  const double e48 = band(2);
+  if (e24 < 1.0) return std::nan("");
+  return e12 * e48 / (e24 * e24);
+}
+
+// Edge steepness: over the pixels with the strongest 1 % of gradients (Sobel / 8), the median
+// ratio of the gradient to the grey range of the 15x15 neighbourhood. A step between two
+// levels, even a low-contrast one, is crossed within about a pixel: ratio ~0.5 (0.35-0.55 on
+// clean video, down to ~0.22 on soft natural footage); a Gaussian blur of sigma s spreads it to
+// ~1 / (2.5 s): 0.12-0.25 for the blurs that make a clip low quality. NaN when fewer than half
+// of those pixels (0.5 % of the frame) have a neighbourhood spanning at least 12 levels.
+double EdgeSteepness(const cv::Mat& gray) {
+  if (gray.cols < 16 || gray.rows < 16) return std::nan("");
+  cv::Mat f;
+  gray.convertTo(f, CV_32F);
+  cv::Mat gx;
+  cv::Mat gy;
+  cv::Sobel(f, gx, CV_32F, 1, 0, 3, 1.0 / 8.0);
+  cv::Sobel(f, gy, CV_32F, 0, 1, 3, 1.0 / 8.0);
+  cv::Mat magnitude;
+  cv::magnitude(gx, gy, magnitude);
+  const cv::Mat window = cv::getStructuringElement(cv::MORPH_RECT, cv::Size(15, 15));
+  cv::Mat high;
+  cv::Mat low;
+  cv::dilate(gray, high, window);
+  cv::erode(gray, low, window);
+  std::vector<float> all(magnitude.begin<float>(), magnitude.end<float>());
+  const auto top = all.begin() + static_cast<long>(all.size() * 99 / 100);
+  std::nth_element(all.begin(), top, all.end());
+  const float cut = std::max(*top, 1.0F);
+  std::vector<double> ratios;
+  for (int y = 0; y < f.rows; ++y) {
+    const float* m = magnitude.ptr<float>(y);
+    const uint8_t* h = high.ptr<uint8_t>(y);
+    const uint8_t* l = low.ptr<uint8_t>(y);
+    for (int x = 0; x < f.cols; ++x) {
+      const int range = h[x] - l[x];
+      if (m[x] >= cut && range >= 12) ratios.push_back(m[x] / range);
+    }
+  }
+  // A featureless picture (a plain wall) has nothing to be sharp or blurred: at least half of
+  // the strongest gradients must cross real contrast.
+  if (ratios.size() < all.size() / 200) return std::nan("");
+  return Median(ratios);
 }
 
 // Coding-grid excess: the share of 8-px boundary segments that carry a visible step (mean
@@ -190,7 +280,11 @@ double UpscaledBlockShare(const cv::Mat& gray, int max_run, double* density) {
   return value;
 }
 
-// Immerkaer (1996) noise sigma on the flatter half of the pixels.
+// Immerkaer (1996) noise sigma on the flatter half of the pixels, from the median of the
+// operator's absolute response (median |r| = 0.6745 x 6 sigma for Gaussian noise). The mean of
+// it read sparse structure as noise: live cells of a cellular automaton scattered over a flat
+// background sit among the flatter half and carry large responses (a clean Game of Life read
+// as 7 levels of noise), while added noise moves every pixel and so the median.
 double NoiseSigma(const cv::Mat& gray) {
   if (gray.cols < 8 || gray.rows < 8) return std::nan("");
   cv::Mat f;
@@ -210,8 +304,50 @@ double NoiseSigma(const cv::Mat& gray) {
                    values.end());
   const float cut = values[values.size() / 2];
   const cv::Mat flat = inner_mag <= cut;
-  const double mean_abs = cv::mean(cv::abs(response(inner)), flat)[0];
-  return std::sqrt(std::numbers::pi / 2.0) * mean_abs / 6.0;
+  const cv::Mat inner_response = response(inner);
+  std::vector<float> flat_abs;
+  flat_abs.reserve(values.size() / 2 + 1);
+  for (int y = 0; y < inner_response.rows; ++y) {
+    const float* r = inner_response.ptr<float>(y);
+    const uint8_t* keep = flat.ptr<uint8_t>(y);
+    for (int x = 0; x < inner_response.cols; ++x) {
+      if (keep[x] != 0) flat_abs.push_back(std::abs(r[x]));
+    }
+  }
+  if (flat_abs.empty()) return std::nan("");
+  const auto middle = flat_abs.begin() + static_cast<long>(flat_abs.size() / 2);
+  std::nth_element(flat_abs.begin(), middle, flat_abs.end());
+  return *middle / (0.6745 * 6.0);
+}
+
+// How far the pixels of `gray` lie from its 8 most common grey levels: the distance (in levels)
+// that 75 % of the pixels are within. A picture made of a few levels (a two-colour cellular
+// automaton, flat graphics) has its pixels on them (0-2 levels off after coding); noise of sigma
+// s spreads any level, so that a quarter of the pixels lie more than ~s off (about s / 4 when
+// half of them are clipped at black or white).
+double LevelSpread(const cv::Mat& gray) {
+  if (gray.empty()) return std::nan("");
+  std::array<int, 256> counts{};
+  for (int y = 0; y < gray.rows; ++y) {
+    const uint8_t* row = gray.ptr<uint8_t>(y);
+    for (int x = 0; x < gray.cols; ++x) ++counts[row[x]];
+  }
+  std::array<int, 256> order{};
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + 8, order.end(),
+                    [&counts](int a, int b) { return counts[a] > counts[b]; });
+  std::array<double, 256> at_distance{};
+  for (int v = 0; v < 256; ++v) {
+    int nearest = 255;
+    for (int k = 0; k < 8; ++k) nearest = std::min(nearest, std::abs(v - order[k]));
+    at_distance[nearest] += counts[v];
+  }
+  double seen = 0.0;
+  for (int d = 0; d < 256; ++d) {
+    seen += at_distance[d];
+    if (seen >= 0.75 * static_cast<double>(gray.total())) return d;
+  }
+  return 255.0;
 }
 
 }  // namespace
@@ -241,6 +377,9 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   std::vector<double> brisque;
   std::vector<double> upscaled;
   std::vector<double> block_density;
+  std::vector<double> levels;
+  std::vector<double> curvature;
+  std::vector<double> steepness;
   const bool native = input.analysis_scale >= 0.9;
   try {
     const std::vector<int> picks = EvenIndices(static_cast<int>(input.frames.size()), kMaxFrames);
@@ -266,8 +405,13 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
       const double width = BlurWidth(GrayAtLongSide(frame, kWorkSide), &lap_var);
       lap.push_back(lap_var);
       if (std::isfinite(width)) blur.push_back(width);
+      const double bend = SpectralCurvature(gray);
+      if (std::isfinite(bend)) curvature.push_back(bend);
+      const double steep = EdgeSteepness(gray);
+      if (std::isfinite(steep)) steepness.push_back(steep);
       const double n = NoiseSigma(gray);
       if (std::isfinite(n)) noise.push_back(n);
+      levels.push_back(LevelSpread(gray));
       if (native) {
         const double g = GridExcess(gray);
         if (std::isfinite(g)) grid.push_back(g);
@@ -310,9 +454,33 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   const double exposure_share = Median(exposure);
   const double brisque_score = Median(brisque);
 
-  const double c_blur = std::isfinite(blur_px) ? SoftAbove(blur_px, 1.5, 0.2) : 0.0;
+  // Blur on textures: the spectrum bent at the fine end AND no steep edge anywhere. Either alone
+  // also describes clean content: a texture with a characteristic scale (the Game of Life's
+  // mould blobs) bends the spectrum, and soft natural footage or smooth fractal colouring has no
+  // very steep edges.
+  const double spectral_curvature = Median(curvature);
+  const double edge_steepness = Median(steepness);
+  const double c_texture_blur =
+      std::isfinite(spectral_curvature) && std::isfinite(edge_steepness)
+          ? SoftBelow(spectral_curvature, 0.56, 0.03) * SoftBelow(edge_steepness, 0.3, 0.02)
+          : 0.0;
+  // No edge steeper than a sigma-2.5 blur leaves, anywhere in the picture: blurred whatever the
+  // content (soft natural footage keeps some edges at 0.22 or steeper).
+  const double c_no_steep_edge =
+      std::isfinite(edge_steepness) ? SoftBelow(edge_steepness, 0.16, 0.015) : 0.0;
+  const double c_blur = std::max({std::isfinite(blur_px) ? SoftAbove(blur_px, 1.5, 0.2) : 0.0,
+                                  c_texture_blur, c_no_steep_edge});
   const double c_block = std::isfinite(grid_excess) ? SoftAbove(grid_excess, 0.12, 0.03) : 0.0;
-  const double c_noise = std::isfinite(noise_sigma) ? SoftAbove(noise_sigma, 7.0, 1.2) : 0.0;
+  // Noise must spread the grey levels: a picture whose pixels stay on a few levels while the
+  // estimate reads several is fine structure (a one-pixel cellular automaton reads as ~100 levels
+  // of "noise" with 75 % of its pixels within 2 levels of its two colours), not noise.
+  const double level_spread = Median(levels);
+  const double structure =
+      std::isfinite(level_spread) && std::isfinite(noise_sigma) && noise_sigma > 0
+          ? SoftAbove(level_spread / noise_sigma, 0.1, 0.025)
+          : 1.0;
+  const double c_noise =
+      std::isfinite(noise_sigma) ? SoftAbove(noise_sigma, 7.0, 1.2) * structure : 0.0;
   const double c_exposure =
       SoftAbove(std::isfinite(exposure_share) ? exposure_share : 0.0, 0.5, 0.08);
   const double c_brisque = std::isfinite(brisque_score) ? SoftAbove(brisque_score, 65.0, 5.0) : 0.0;
@@ -332,8 +500,11 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   };
   nlohmann::json scores = {{"sharpness", value(Median(lap))},
                            {"blur_px", value(blur_px)},
+                           {"spectral_curvature", value(spectral_curvature)},
+                           {"edge_steepness", value(edge_steepness)},
                            {"blockiness", value(grid_excess)},
                            {"noise", value(noise_sigma)},
+                           {"level_spread", value(level_spread)},
                            {"exposure", value(exposure_share)},
                            {"mean_luma", value(Median(means))},
                            {"brisque", value(brisque_score)},

@@ -1,7 +1,8 @@
 // SimcamHead: still content ("static_video") and a still picture moved rigidly
 // ("simulated_camera_video": Ken Burns, zoompan, a crop panned over a photo).
 //
-// Frames are reduced to grey at a 160-px long side (lightly blurred). For each consecutive pair:
+// Frames are reduced to grey at a 160-px long side, low-pass filtered before the last halving so
+// that fine detail does not alias (see WorkGray), and lightly blurred. For each consecutive pair:
 //   change   share of pixels whose grey level moved by more than 10 levels;
 //   motion   a similarity transform (shift, zoom, rotation) fitted to Lucas-Kanade tracks with
 //            RANSAC, or to a phase correlation shift when there is too little texture to track;
@@ -38,6 +39,8 @@ namespace {
 constexpr int kWorkSide = 160;
 // Mean |difference| a perfectly rigid warp still leaves at kWorkSide: resampling and coding noise.
 constexpr double kResidualFloor = 0.5;
+// Gaussian sigma, in kWorkSide pixels, of the low-pass filter applied before the last shrink.
+constexpr double kAntiAlias = 0.7;
 
 struct PairMeasure {
   double change = 0.0;    // share of pixels with |diff| > 10
@@ -62,6 +65,18 @@ double ResamplingFloor(const cv::Mat& gray) {
   cv::absdiff(gray, returned, diff);
   const cv::Rect inner(2, 2, std::max(1, gray.cols - 4), std::max(1, gray.rows - 4));
   return 0.5 * cv::mean(diff(inner & cv::Rect(0, 0, gray.cols, gray.rows)))[0];
+}
+
+// The grey picture at a kWorkSide long side. Detail finer than that size (a cellular
+// automaton's one-pixel cells, a fractal's filaments) aliases when shrunk: the same picture moved
+// by a fraction of a work pixel reduces to a different pattern, so a rigid pan or zoom of it left
+// residuals like independent motion (7.5 levels on a panned automaton, against 1 once
+// filtered). The frame is shrunk to twice the work size, low-pass filtered there, then halved.
+cv::Mat WorkGray(const cv::Mat& frame) {
+  if (std::max(frame.cols, frame.rows) <= 2 * kWorkSide) return GrayAtLongSide(frame, kWorkSide);
+  cv::Mat twice = GrayAtLongSide(frame, 2 * kWorkSide);
+  cv::GaussianBlur(twice, twice, cv::Size(0, 0), 2.0 * kAntiAlias);
+  return GrayAtLongSide(twice, kWorkSide);
 }
 
 // Mean displacement of the image corners under the 2x3 transform `m`.
@@ -163,7 +178,7 @@ SimcamHead::SimcamHead()
 
 SimcamHead::Prepared SimcamHead::PrepareFrame(const cv::Mat& frame) {
   Prepared prepared;
-  prepared.gray = GrayAtLongSide(frame, kWorkSide);
+  prepared.gray = WorkGray(frame);
   cv::GaussianBlur(prepared.gray, prepared.gray, cv::Size(3, 3), 0.8);
   if (std::min(prepared.gray.cols, prepared.gray.rows) >= 16) {
     cv::goodFeaturesToTrack(prepared.gray, prepared.corners, 120, 0.01, 5.0);

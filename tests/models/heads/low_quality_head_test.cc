@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <string>
@@ -122,6 +123,56 @@ TEST_F(LowQualityHeadTest, TestPatternsAreNotUpscales) {
       RunOn({"-f", "lavfi", "-i", "rgbtestsrc=s=640x480:r=25", "-t", "2", "-vf", "scroll=h=0.005"});
   EXPECT_EQ(out.label, "normal_video");
   EXPECT_LT(out.scores["block_density"].get<double>(), 0.02);
+}
+
+// One-pixel cellular textures are fine structure, not noise: a two-colour automaton keeps its
+// pixels on its two colours (it read as ~100 levels of noise), and the Game of Life's live cells,
+// once past its first dense generations, are sparse over a flat background (the mean response
+// read them as ~7 levels). Noise added to the same textures still is noise.
+TEST_F(LowQualityHeadTest, CellularTexturesAreNotNoise) {
+  VSIEVE_REQUIRE_FFMPEG();
+  for (const std::string source :
+       {"cellauto=s=640x480:r=25:rule=30:scroll=1",
+        "life=s=640x360:r=25:mold=10:ratio=0.3:death_color=#404040:life_color=#e0e0e0"}) {
+    const HeadOutput clean = RunOn({"-f", "lavfi", "-ss", "4", "-i", source, "-t", "3"});
+    EXPECT_EQ(clean.label, "normal_video") << source << " " << clean.scores.dump();
+    EXPECT_LT(clean.scores["noise"].get<double>() *
+                  std::min(1.0, clean.scores["level_spread"].get<double>() /
+                                    std::max(1e-9, clean.scores["noise"].get<double>())),
+              7.0)
+        << source;
+    const HeadOutput noisy =
+        RunOn({"-f", "lavfi", "-ss", "4", "-i", source, "-t", "3", "-vf", "noise=alls=60:allf=t"},
+              "noisy.mp4");
+    EXPECT_EQ(noisy.label, "low_quality_video") << source << " " << noisy.scores.dump();
+  }
+}
+
+// Blur on random textures: the blurred blobs of a cellular automaton or of the Game of Life read
+// as sharp fine texture to the edge-width measure; the bent spectrum and the lack of any steep
+// edge give the blur away. The same textures unblurred keep steep edges, mould blobs of the
+// Game of Life (which bend the spectrum too) included.
+TEST_F(LowQualityHeadTest, BlurOnRandomTexturesIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  for (const auto& [source, sigma] :
+       {std::pair{"life=s=854x480:r=25:mold=10:ratio=0.3:death_color=#202020:"
+                  "life_color=#e0e0a0",
+                  "6"},
+        std::pair{"cellauto=s=960x540:r=25:rule=150:scroll=1", "7"}}) {
+    const HeadOutput out =
+        RunOn({"-f", "lavfi", "-i", source, "-t", "2", "-vf", std::string("gblur=sigma=") + sigma});
+    EXPECT_EQ(out.label, "low_quality_video") << source << " " << out.scores.dump();
+    EXPECT_LT(out.scores["spectral_curvature"].get<double>(), 0.56) << source;
+    EXPECT_LT(out.scores["edge_steepness"].get<double>(), 0.3) << source;
+    const HeadOutput sharp = RunOn({"-f", "lavfi", "-i", source, "-t", "2"}, "sharp.mp4");
+    EXPECT_GT(sharp.scores["edge_steepness"].get<double>(), 0.35) << source;
+  }
+  const HeadOutput mould = RunOn({"-f", "lavfi", "-i",
+                                  "life=s=640x360:r=25:mold=25:ratio=0.3:death_color=#000000:"
+                                  "life_color=#8020ff",
+                                  "-t", "3"},
+                                 "mould.mp4");
+  EXPECT_GT(mould.scores["edge_steepness"].get<double>(), 0.35) << mould.scores.dump();
 }
 
 TEST_F(LowQualityHeadTest, LowResolutionIsLowQuality) {

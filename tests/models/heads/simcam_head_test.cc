@@ -129,6 +129,36 @@ TEST_F(SimcamHeadTest, PannedCropOfStillIsSimulatedCamera) {
   EXPECT_EQ(RunOn(clip->input).label, "simulated_camera_video");
 }
 
+// Stills of one-pixel detail (a cellular automaton, scaled up 2x as a photo's detail would be,
+// a fractal) panned or zoomed: shrunk without a low-pass filter first, the detail aliased
+// differently at every position and the rigid motion left residuals like independent motion.
+TEST_F(SimcamHeadTest, PanAndZoomOfFineDetailAreSimulatedCamera) {
+  VSIEVE_REQUIRE_FFMPEG();
+  ASSERT_TRUE(Ffmpeg({"-f", "lavfi", "-i", "cellauto=s=640x360:rule=30", "-frames:v", "1",
+                      "-update", "1", dir_->File("automaton.png")}));
+  const std::string automaton = dir_->File("automaton.png");
+  struct Case {
+    std::string name;
+    std::vector<std::string> args;
+  };
+  const std::vector<Case> cases = {
+      {"automaton_pan.mp4",
+       {"-loop", "1", "-i", automaton, "-t", "4", "-r", "25", "-vf",
+        "scale=1280:720,crop=640:360:x='t*60':y='t*20'"}},
+      {"automaton_zoom.mp4",
+       {"-loop", "1", "-i", automaton, "-vf",
+        "scale=1280:720,zoompan=z='min(zoom+0.002,1.5)':x='iw/2-(iw/zoom/2)':"
+        "y='ih/2-(ih/zoom/2)':d=150:s=640x360:fps=25",
+        "-frames:v", "150"}},
+  };
+  for (const Case& c : cases) {
+    auto clip = Load(Make(c.name, c.args));
+    ASSERT_FALSE(clip->frames.empty()) << c.name;
+    const HeadOutput out = RunOn(clip->input);
+    EXPECT_EQ(out.label, "simulated_camera_video") << c.name << " " << out.scores.dump();
+  }
+}
+
 TEST_F(SimcamHeadTest, WindowsForwardAndReversed) {
   VSIEVE_REQUIRE_FFMPEG();
   struct Case {
