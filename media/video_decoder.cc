@@ -34,6 +34,8 @@ constexpr int kMaxSeekRetries = 6;
 constexpr double kNoIndexSeekGapS = 5.0;
 // Demuxer failures in a row after which the rest of the file is treated as missing.
 constexpr int kMaxConsecutiveDemuxErrors = 64;
+// The most a keyframe's pts may lead its dts (frame reordering) before it is taken as broken.
+constexpr double kMaxReorderS = 2.0;
 
 // ---- libav logging: nothing is printed; the first error line of each thread is kept. ----
 
@@ -122,6 +124,10 @@ class LibavVideoDecoder final : public VideoDecoder {
     size_t satisfied = 0;          // targets mapped to a returned frame (duplicates included)
     int64_t max_read_pts = AV_NOPTS_VALUE;  // highest pts/dts among packets read
     int64_t last_dts = AV_NOPTS_VALUE;
+    // The largest pts - dts of a keyframe read (frame reordering). Index entries go by dts, so
+    // a keyframe indexed at or before a target may still be displayed after it: the seek
+    // decision looks its keyframe up this much earlier.
+    int64_t key_reorder = 0;
     int64_t last_frame_pts = AV_NOPTS_VALUE;
     bool last_frame_returned = false;
     // Seek state: after a seek, packets are dropped until a keyframe, and the first frame is
@@ -410,6 +416,12 @@ StatusOr<std::vector<Frame>> LibavVideoDecoder::Sample(const SamplingPlan& plan)
     if (packet_->dts != AV_NOPTS_VALUE) {
       if (cursor.last_dts != AV_NOPTS_VALUE && packet_->dts < cursor.last_dts) ++stats_.resyncs;
       cursor.last_dts = packet_->dts;
+      // Bounded so that a hostile timestamp cannot make every keyframe look too late.
+      if ((packet_->flags & AV_PKT_FLAG_KEY) != 0 && packet_->pts != AV_NOPTS_VALUE &&
+          packet_->pts > packet_->dts &&
+          PtsToSeconds(packet_->pts) - PtsToSeconds(packet_->dts) < kMaxReorderS) {
+        cursor.key_reorder = std::max(cursor.key_reorder, packet_->pts - packet_->dts);
+      }
     }
     const int64_t packet_pts = packet_->pts != AV_NOPTS_VALUE ? packet_->pts : packet_->dts;
     if (packet_pts != AV_NOPTS_VALUE &&
@@ -479,7 +491,10 @@ StatusOr<std::vector<Frame>> LibavVideoDecoder::Sample(const SamplingPlan& plan)
 }
 
 void LibavVideoDecoder::MaybeSeekForward(Cursor* cursor) {
-  const int64_t target = cursor->targets[cursor->next];
+  // The keyframe to decode from is the last one displayed by the target. Seeking to a keyframe
+  // displayed after it would land past the target and go back a second or more (for MP4, whose
+  // seeks go by pts, to the keyframe before), decoding again what was already read.
+  const int64_t target = cursor->targets[cursor->next] - cursor->key_reorder;
   const int64_t read_to =
       cursor->max_read_pts != AV_NOPTS_VALUE ? cursor->max_read_pts : start_pts_;
   const AVIndexEntry* entry =

@@ -13,6 +13,7 @@
 #include <ostream>
 #include <thread>
 
+#include "common/memory.h"
 #include "common/stopwatch.h"
 #include "common/trace.h"
 #include "daemon/pipeline/crop_output.h"
@@ -65,6 +66,7 @@ ProbedRow ProbeOne(const std::string& input, models::VideoFilter* filter,
     models::SampledVideo video = models::SampleVideo(fetched->local_path, options);
     span.emplace("analyze");
     models::FilterReport report = filter->Analyze(std::move(video));
+    common::ReleaseFreeMemory();  // the frames are gone: keep resident memory flat
     outcome.status = report.status;
     outcome.info = std::move(report.info);
     for (const auto& [stage, ms] : report.stage_ms) outcome.stage_ms[stage] = ms;

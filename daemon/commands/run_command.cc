@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <opencv2/core/utility.hpp>
 #include <random>
 #include <thread>
 
@@ -185,6 +186,11 @@ int RunDaemon(const RunOptions& run, const FilterConfig& config) {
   if (!reader.ok()) {
     spdlog::error("cannot set up the fetch tiers: {}", reader.status().ToString());
     return 2;
+  }
+  // As in probe: with a worker per core, OpenCV's own pool only adds contention.
+  if (config.pipeline.workers >=
+      static_cast<int>(std::max(1U, std::thread::hardware_concurrency()))) {
+    cv::setNumThreads(1);
   }
   PipelineOptions options;
   options.config = config;

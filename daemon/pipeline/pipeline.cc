@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 
+#include "common/memory.h"
 #include "common/stopwatch.h"
 #include "common/trace.h"
 #include "daemon/pipeline/daemon_metrics.h"
@@ -534,6 +535,7 @@ void Pipeline::WorkLoop(int index) {
                                           ? hooks_.analyze(lease->get(), std::move(item->video))
                                           : (*lease)->Analyze(std::move(item->video));
         item->video = models::SampledVideo();
+        common::ReleaseFreeMemory();  // the frames are gone: keep resident memory flat
         item->info = std::move(report.info);
         for (const auto& [stage, ms] : report.stage_ms) item->stage_ms[stage] = ms;
         if (!report.status.ok()) {

@@ -106,7 +106,9 @@ common::StatusOr<std::unique_ptr<VideoFilter>> VideoFilter::Create(
       filter->warnings_.push_back(
           "text detector model not found: text and subtitle regions are not detected");
     } else {
-      VSIEVE_ASSIGN_OR_RETURN(filter->text_detector_, TextDetector::Load(paths.text_detector));
+      VSIEVE_ASSIGN_OR_RETURN(filter->text_detector_,
+                              TextDetector::LoadShared(paths.text_detector));
+      filter->text_index_ = filter->detectors_.size();
       filter->detectors_.push_back(
           std::make_unique<TextRegionDetector>(filter->text_detector_.get()));
     }
@@ -148,13 +150,27 @@ common::StatusOr<std::unique_ptr<VideoFilter>> VideoFilter::Create(
 
 Status VideoFilter::DetectRegions(const std::vector<media::Frame>& frames,
                                   std::vector<Region>* regions) {
-  for (auto& detector : detectors_) {
+  // The text detector's net is shared with other workers: when another holds it, the other
+  // detectors run first. Regions are kept in detector order either way.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < detectors_.size(); ++i) order.push_back(i);
+  if (text_index_ < order.size() && text_detector_ != nullptr && text_detector_->Busy()) {
+    order.erase(order.begin() + static_cast<std::ptrdiff_t>(text_index_));
+    order.push_back(text_index_);
+  }
+  std::vector<std::vector<Region>> found_by(detectors_.size());
+  for (const size_t i : order) {
+    RegionDetector* detector = detectors_[i].get();
+    // One span per cue (a no-op unless tracing): where the regions stage spends its time.
+    const std::string span_name = "region:" + std::string(detector->name());
+    common::TraceSpan span(span_name.c_str());
     auto found = detector->Detect(frames);
     if (!found.ok()) {
       return found.status().WithContext(std::string(detector->name()) + " detector");
     }
-    regions->insert(regions->end(), found->begin(), found->end());
+    found_by[i] = std::move(found).value();
   }
+  for (const auto& found : found_by) regions->insert(regions->end(), found.begin(), found.end());
   return Status::Ok();
 }
 
@@ -166,6 +182,8 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames,
   const HeadInput clip = MakeInput(media::SelectEven(frames, options_.sampling.clip_frames), meta,
                                    regions, crop, serial);
   const auto run = [&](Head* head, const HeadInput& input) -> common::StatusOr<nlohmann::json> {
+    const std::string span_name = "head:" + head->name();  // per cue, as in DetectRegions
+    common::TraceSpan span(span_name.c_str());
     auto output = head->Run(input);
     if (!output.ok()) return output.status().WithContext(head->name());
     return HeadOutputToJson(*output);

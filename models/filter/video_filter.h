@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -112,7 +113,9 @@ class VideoFilter {
   // The user's detectors and heads, or null. Declared before detectors_, which borrow from its
   // pools, so that it outlives them.
   std::shared_ptr<ConfiguredModels> configured_;
-  std::unique_ptr<TextDetector> text_detector_;
+  // Shared with the other filters of the process (TextDetector::LoadShared).
+  std::shared_ptr<TextDetector> text_detector_;
+  size_t text_index_ = SIZE_MAX;  // the text detector's place in detectors_, if any
   std::unique_ptr<TextAngleClassifier> text_angle_;
   std::vector<std::unique_ptr<RegionDetector>> detectors_;
   std::unique_ptr<VfxHead> vfx_;

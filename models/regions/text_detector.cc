@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <opencv2/imgproc.hpp>
+#include <thread>
 #include <utility>
 
 namespace vsieve::models {
@@ -35,6 +37,18 @@ constexpr int kClsWidth = 192;
 Status ModelError(const std::string& what, const cv::Exception& e) {
   return Status(ErrorCode::kModelFailed, what + ": " + e.what());
 }
+
+// Holds the busy flag of a detector for the length of one call.
+class BusyScope {
+ public:
+  explicit BusyScope(std::atomic<bool>* busy) : busy_(busy) { busy_->store(true); }
+  ~BusyScope() { busy_->store(false); }
+  BusyScope(const BusyScope&) = delete;
+  BusyScope& operator=(const BusyScope&) = delete;
+
+ private:
+  std::atomic<bool>* busy_;
+};
 
 // Resizes `bgr` so it fits a square of `side`, keeping its aspect ratio; returns the scale.
 double FitInto(const cv::Mat& bgr, int side, cv::Mat* out) {
@@ -104,6 +118,28 @@ StatusOr<std::unique_ptr<TextDetector>> TextDetector::Load(const std::string& mo
   }
 }
 
+int TextDetector::SharedNetCount() {
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency() / 2));
+}
+
+StatusOr<std::shared_ptr<TextDetector>> TextDetector::LoadShared(const std::string& model_path) {
+  struct Shared {
+    std::vector<std::weak_ptr<TextDetector>> nets;
+    size_t next = 0;  // the net the next caller gets
+  };
+  static std::mutex mutex;
+  static std::map<std::string, Shared> shared;  // weak references only: nothing outlives users
+  std::lock_guard lock(mutex);  // loading under the lock: the next caller may get this net
+  Shared& entry = shared[model_path];
+  entry.nets.resize(static_cast<size_t>(SharedNetCount()));
+  const size_t slot = entry.next++ % entry.nets.size();
+  if (std::shared_ptr<TextDetector> net = entry.nets[slot].lock()) return net;
+  VSIEVE_ASSIGN_OR_RETURN(std::unique_ptr<TextDetector> loaded, Load(model_path));
+  std::shared_ptr<TextDetector> net(std::move(loaded));
+  entry.nets[slot] = net;
+  return net;
+}
+
 StatusOr<cv::Mat> TextDetector::Forward(const cv::Mat& input640) {
   try {
     cv::Mat input;
@@ -127,6 +163,8 @@ StatusOr<std::vector<TextBox>> TextDetector::Detect(const cv::Mat& bgr) {
   if (bgr.empty() || bgr.type() != CV_8UC3) {
     return Status(ErrorCode::kInvalidArgument, "text detector needs a non-empty BGR image");
   }
+  std::lock_guard lock(mutex_);
+  BusyScope busy(&busy_);
   cv::Mat canvas(kInputSide, kInputSide, CV_8UC3, cv::Scalar::all(0));
   cv::Mat fitted;
   const double scale = FitInto(bgr, kInputSide, &fitted);
@@ -136,6 +174,13 @@ StatusOr<std::vector<TextBox>> TextDetector::Detect(const cv::Mat& bgr) {
 }
 
 StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectTiled(
+    const std::vector<cv::Mat>& images) {
+  std::lock_guard lock(mutex_);
+  BusyScope busy(&busy_);
+  return DetectTiledLocked(images);
+}
+
+StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectTiledLocked(
     const std::vector<cv::Mat>& images) {
   std::vector<std::vector<TextBox>> results;
   results.reserve(images.size());

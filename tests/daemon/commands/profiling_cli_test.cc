@@ -227,11 +227,16 @@ TEST_F(ProfilingCliTest, ProbeWritesTraceAndCsvToo) {
   const json trace = json::parse(ReadFile(dir_.File("trace.json")));
   std::map<int, std::string> threads;
   std::map<std::string, std::set<std::string>> stages;
-  for (const Span& span : CheckedSpans(trace, &threads)) stages[span.video].insert(span.name);
+  std::map<std::string, std::set<std::string>> cues;  // region:<detector>, head:<head>
+  for (const Span& span : CheckedSpans(trace, &threads)) {
+    (span.name.find(':') == std::string::npos ? stages : cues)[span.video].insert(span.name);
+  }
   for (const std::string& clip : clips) {
     EXPECT_EQ(stages[clip],
               (std::set<std::string>{"fetch", "decode", "analyze", "regions", "heads"}))
         << clip;
+    EXPECT_EQ(cues[clip].count("region:black_border"), 1u) << clip;
+    EXPECT_EQ(cues[clip].count("head:vfx_filter"), 1u) << clip;
   }
   EXPECT_EQ(stages[dir_.File("missing.mp4")], std::set<std::string>{"fetch"});
   std::set<std::string> names;

@@ -5,7 +5,9 @@
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/test_env.h"
@@ -146,10 +148,54 @@ TEST_F(TextDetectorTest, AngleClassifierTellsUpsideDown) {
   EXPECT_GT(*upside_down, 0.5F);
 }
 
+// Several workers share a net (LoadShared): concurrent calls are serialized and each gets the
+// answer it would get alone.
+TEST_F(TextDetectorTest, SharedNetServesConcurrentCallersAlike) {
+  const std::string path = ModelFile("ch_PP-OCRv4_det_640x640_ocv46.onnx");
+  std::vector<std::shared_ptr<TextDetector>> nets;
+  for (int i = 0; i <= TextDetector::SharedNetCount(); ++i) {
+    auto net = TextDetector::LoadShared(path);
+    ASSERT_TRUE(net.ok()) << net.status().ToString();
+    nets.push_back(std::move(net).value());
+  }
+  // Handed out in turn: the first net comes round again after SharedNetCount() others.
+  EXPECT_EQ(nets.front(), nets.back());
+  EXPECT_EQ(std::set<TextDetector*>({nets[0].get(), nets[nets.size() - 2].get()}).size(),
+            std::min<size_t>(2, static_cast<size_t>(TextDetector::SharedNetCount())));
+
+  cv::Mat image(360, 640, CV_8UC3, cv::Scalar(40, 90, 30));
+  cv::putText(image, "SHARED NET", cv::Point(150, 300), cv::FONT_HERSHEY_DUPLEX, 1.4,
+              cv::Scalar::all(255), 2, cv::LINE_AA);
+  const std::vector<cv::Mat> images = {image, image, image};
+  auto alone = nets.front()->DetectTiled(images);
+  ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+  ASSERT_FALSE(alone->front().empty());
+  std::vector<std::vector<std::vector<TextBox>>> answers(4);
+  std::vector<std::thread> callers;
+  for (size_t t = 0; t < answers.size(); ++t) {
+    callers.emplace_back([&, t] {
+      auto found = nets.front()->DetectTiled(images);
+      if (found.ok()) answers[t] = std::move(found).value();
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  EXPECT_FALSE(nets.front()->Busy());
+  for (const auto& answer : answers) {
+    ASSERT_EQ(answer.size(), alone->size());
+    for (size_t k = 0; k < answer.size(); ++k) {
+      ASSERT_EQ(answer[k].size(), (*alone)[k].size());
+      for (size_t b = 0; b < answer[k].size(); ++b) EXPECT_EQ(answer[k][b].box, (*alone)[k][b].box);
+    }
+  }
+}
+
 TEST(TextDetectorLoadTest, MissingModelIsModelFailed) {
   auto det = TextDetector::Load("no/such/model.onnx");
   ASSERT_FALSE(det.ok());
   EXPECT_EQ(det.status().code(), common::ErrorCode::kModelFailed);
+  auto shared = TextDetector::LoadShared("no/such/model.onnx");
+  ASSERT_FALSE(shared.ok());
+  EXPECT_EQ(shared.status().code(), common::ErrorCode::kModelFailed);
   auto cls = TextAngleClassifier::Load("no/such/model.onnx");
   ASSERT_FALSE(cls.ok());
   EXPECT_EQ(cls.status().code(), common::ErrorCode::kModelFailed);
