@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
+
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -58,6 +60,22 @@ struct SwsContextDeleter {
 };
 // Owns a SwsContext.
 using SwsContextPtr = std::unique_ptr<SwsContext, SwsContextDeleter>;
+
+// An output AVFormatContext with its AVIOContext (closed before the context is freed).
+struct OutputContextDeleter {
+  void operator()(AVFormatContext* ctx) const {
+    if (ctx == nullptr) return;
+    if (ctx->pb != nullptr && (ctx->oformat->flags & AVFMT_NOFILE) == 0) avio_closep(&ctx->pb);
+    avformat_free_context(ctx);
+  }
+};
+// Owns an output AVFormatContext and its AVIOContext.
+using OutputContextPtr = std::unique_ptr<AVFormatContext, OutputContextDeleter>;
+
+// A Status of `code` saying `what` failed, with libav's text for `err`.
+inline common::Status AvFailure(common::ErrorCode code, const std::string& what, int err) {
+  return common::Status(code, what + ": " + AvErrorText(err));
+}
 
 // Owns an array of per-stream option dictionaries, as avformat_find_stream_info takes them.
 class StreamOptions {

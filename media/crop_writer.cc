@@ -29,20 +29,6 @@ using Clock = std::chrono::steady_clock;
 // Read errors in a row after which the input is treated as ended.
 constexpr int kMaxConsecutiveReadErrors = 64;
 
-// An output AVFormatContext with its AVIOContext (closed before the context is freed).
-struct OutputContextDeleter {
-  void operator()(AVFormatContext* ctx) const {
-    if (ctx == nullptr) return;
-    if (ctx->pb != nullptr && (ctx->oformat->flags & AVFMT_NOFILE) == 0) avio_closep(&ctx->pb);
-    avformat_free_context(ctx);
-  }
-};
-using OutputContextPtr = std::unique_ptr<AVFormatContext, OutputContextDeleter>;
-
-Status AvFailure(ErrorCode code, const std::string& what, int err) {
-  return Status(code, what + ": " + AvErrorText(err));
-}
-
 // The deadline and cancel flag, checked by libav's interrupt callback and by the loop.
 struct Stop {
   Clock::time_point deadline;
@@ -92,10 +78,10 @@ class CropJob {
   FramePtr frame_;
   FramePtr converted_;
   SwsContextPtr sws_;
-  SwsContextPtr to_bgr_;    // options_.draw: the decoded picture to BGR ...
-  SwsContextPtr from_bgr_;  // ... and the painted one to yuv420p
-  cv::Mat bgr_rows_;        // the BGR picture, rows padded for swscale's SIMD writers
-  int rotation_ = 0;        // the input's display rotation (clockwise degrees)
+  SwsContextPtr to_bgr_;       // options_.draw: the decoded picture to BGR ...
+  SwsContextPtr from_bgr_;     // ... and the painted one to yuv420p
+  cv::Mat bgr_rows_;           // the BGR picture, rows padded for swscale's SIMD writers
+  int rotation_ = 0;           // the input's display rotation (clockwise degrees)
   bool segment_done_ = false;  // a frame at or past options_.to_pts came out of the decoder
   AVStream* in_video_ = nullptr;
   AVStream* out_video_ = nullptr;
@@ -331,7 +317,8 @@ Status CropJob::Paint(const AVFrame* frame, int64_t pts) {
   }
   // Rows padded to 64 bytes and one spare row: swscale's SIMD writers may run past the width.
   const int padded_w = (w + 31) / 32 * 32;
-  if (bgr_rows_.rows != h + 1 || bgr_rows_.cols != padded_w) bgr_rows_.create(h + 1, padded_w, CV_8UC3);
+  if (bgr_rows_.rows != h + 1 || bgr_rows_.cols != padded_w)
+    bgr_rows_.create(h + 1, padded_w, CV_8UC3);
   cv::Mat stored = bgr_rows_(cv::Rect(0, 0, w, h));
   uint8_t* bgr_data[4] = {bgr_rows_.data, nullptr, nullptr, nullptr};
   int bgr_linesize[4] = {static_cast<int>(bgr_rows_.step[0]), 0, 0, 0};

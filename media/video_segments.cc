@@ -19,20 +19,6 @@ using common::StatusOr;
 // Read errors in a row after which an input is treated as ended.
 constexpr int kMaxConsecutiveReadErrors = 64;
 
-// An output AVFormatContext with its AVIOContext (closed before the context is freed).
-struct OutputContextDeleter {
-  void operator()(AVFormatContext* ctx) const {
-    if (ctx == nullptr) return;
-    if (ctx->pb != nullptr && (ctx->oformat->flags & AVFMT_NOFILE) == 0) avio_closep(&ctx->pb);
-    avformat_free_context(ctx);
-  }
-};
-using OutputContextPtr = std::unique_ptr<AVFormatContext, OutputContextDeleter>;
-
-Status AvFailure(ErrorCode code, const std::string& what, int err) {
-  return Status(code, what + ": " + AvErrorText(err));
-}
-
 // Opens `path` and finds its main video stream (not an attached picture).
 StatusOr<FormatContextPtr> OpenWithVideo(const std::string& path, int* video) {
   AVFormatContext* raw = nullptr;
