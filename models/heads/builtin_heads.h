@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/heads/head.h"
@@ -41,8 +42,19 @@ class SimcamHead : public Head {
   common::StatusOr<HeadOutput> Run(const HeadInput& input) override;
   void ForgetFrames() {
     prepared_.clear();
+    pairs_.clear();
     prepared_serial_ = 0;
   }
+
+  // What one pair of neighbouring frames shows (see simcam_head.cc).
+  struct PairMeasure {
+    double change = 0.0;    // share of pixels with |diff| > 10
+    double raw = 0.0;       // mean |diff| before warping
+    double residual = 0.0;  // mean |diff| after warping, valid region
+    double motion = 0.0;    // mean corner displacement, px at the work size
+    double inliers = 0.0;   // share of tracks the fit explains (1 for the phase fallback)
+    double floor = 0.0;     // what resampling alone leaves on this picture
+  };
 
  private:
   struct Prepared {
@@ -53,8 +65,12 @@ class SimcamHead : public Head {
 
   std::string name_;
   std::vector<std::string> labels_;
-  uint64_t prepared_serial_ = 0;          // the video `prepared_` belongs to
+  uint64_t prepared_serial_ = 0;          // the video `prepared_` and `pairs_` belong to
   std::map<int64_t, Prepared> prepared_;  // by frame key
+  // By (earlier, later) frame key: a pair is measured once per video, from the earlier frame to
+  // the later one whichever order a call gives them in, so a reversed window reuses the forward
+  // window's pairs and reads the same.
+  std::map<std::pair<int64_t, int64_t>, PairMeasure> pairs_;
 };
 
 // Content on its side or upside down ("rotated_video") from text-line orientation (the text

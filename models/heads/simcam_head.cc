@@ -42,14 +42,7 @@ constexpr double kResidualFloor = 0.5;
 // Gaussian sigma, in kWorkSide pixels, of the low-pass filter applied before the last shrink.
 constexpr double kAntiAlias = 0.7;
 
-struct PairMeasure {
-  double change = 0.0;    // share of pixels with |diff| > 10
-  double raw = 0.0;       // mean |diff| before warping
-  double residual = 0.0;  // mean |diff| after warping, valid region
-  double motion = 0.0;    // mean corner displacement, px at kWorkSide
-  double inliers = 0.0;   // share of tracks the fit explains (1 for the phase fallback)
-  double floor = 0.0;     // what resampling alone leaves on this picture (see ResamplingFloor)
-};
+using PairMeasure = SimcamHead::PairMeasure;
 
 // Mean |difference| that linear resampling alone leaves on `gray`: the picture shifted by half a
 // pixel and back, halved (one resampling's worth). Fine detail (a fractal, a texture) loses far
@@ -194,6 +187,7 @@ common::StatusOr<HeadOutput> SimcamHead::Run(const HeadInput& input) {
   std::vector<Prepared> local;  // frames prepared for this call only (no identity given)
   local.reserve(input.frames.size());
   std::vector<const Prepared*> frames;
+  std::vector<int64_t> keys;  // the frame key of each of `frames` (when reusing)
   std::vector<PairMeasure> pairs;
   try {
     for (size_t i = 0; i < input.frames.size(); ++i) {
@@ -212,9 +206,28 @@ common::StatusOr<HeadOutput> SimcamHead::Run(const HeadInput& input) {
       }
       if (!frames.empty() && prepared->gray.size() != frames.front()->gray.size()) continue;
       frames.push_back(prepared);
+      keys.push_back(reuse ? input.frame_keys[i] : 0);
     }
     for (size_t i = 1; i < frames.size(); ++i) {
-      pairs.push_back(MeasurePair(frames[i - 1]->gray, frames[i]->gray, frames[i - 1]->corners));
+      // Measured from the earlier frame to the later, whatever the order given: the measures
+      // describe the pair, and a reversed window reads as its forward one.
+      size_t first = i - 1;
+      size_t second = i;
+      if (reuse && keys[first] > keys[second]) std::swap(first, second);
+      if (!reuse) {
+        pairs.push_back(
+            MeasurePair(frames[first]->gray, frames[second]->gray, frames[first]->corners));
+        continue;
+      }
+      const std::pair<int64_t, int64_t> key(keys[first], keys[second]);
+      auto found = pairs_.find(key);
+      if (found == pairs_.end()) {
+        found = pairs_
+                    .emplace(key, MeasurePair(frames[first]->gray, frames[second]->gray,
+                                              frames[first]->corners))
+                    .first;
+      }
+      pairs.push_back(found->second);
     }
   } catch (const cv::Exception& e) {
     return common::Status(common::ErrorCode::kModelFailed, std::string("simcam: ") + e.what());
