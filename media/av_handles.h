@@ -108,6 +108,10 @@ class Dictionary {
   AVDictionary* dict_ = nullptr;
 };
 
+// Silences libav's own logging process-wide (once; later calls do nothing). Errors are kept per
+// thread for the decoder's messages (video_decoder.cc).
+void SilenceAvLogging();
+
 // Clockwise degrees (0, 90, 180 or 270) the player turns the stream's picture for display, from
 // its display matrix side data or its "rotate" tag, as ffmpeg's autorotate reads them. Pure.
 int ReadRotation(const AVStream* st);

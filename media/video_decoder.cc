@@ -663,6 +663,8 @@ bool LibavVideoDecoder::Convert(const AVFrame* frame, int64_t pts, Frame* out) {
 
 }  // namespace
 
+void SilenceAvLogging() { InstallAvLogOnce(); }
+
 int ReadRotation(const AVStream* st) {
   double theta = 0.0;
   size_t size = 0;

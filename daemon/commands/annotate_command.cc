@@ -15,7 +15,6 @@
 #include <limits>
 #include <memory>
 #include <opencv2/core/utility.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <ostream>
 #include <thread>
@@ -24,6 +23,7 @@
 #include "daemon/commands/progress_meter.h"
 #include "daemon/pipeline/reader_factory.h"
 #include "media/crop_writer.h"
+#include "media/image_file.h"
 #include "media/video_decoder.h"
 #include "media/video_segments.h"
 #include "models/filter/video_filter.h"
@@ -173,13 +173,7 @@ std::string Caption(const models::Region& r) {
   return text;
 }
 
-bool IsImage(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".webp" ||
-         ext == ".tif" || ext == ".tiff";
-}
+bool IsImage(const fs::path& path) { return media::ImageFormatOf(path.string()).ok(); }
 
 int Fail(const std::string& message, int code) {
   std::cerr << "vsieve annotate: " << message << "\n";
@@ -217,10 +211,13 @@ int AnnotateImages(const AnnotateOptions& options, const FilterConfig& config, s
   for (size_t i = 0; i < images.size(); ++i) {
     const fs::path& path = images[i];
     nlohmann::json entry = {{"file", path.filename().string()}};
-    cv::Mat bgr = cv::imread(path.string(), cv::IMREAD_COLOR);
+    auto read = media::ReadImage(path.string());
+    cv::Mat bgr;
+    if (read.ok()) bgr = std::move(read).value();
     if (bgr.empty()) {
-      entry["error"] = "cannot read the image";
-      std::cerr << "vsieve annotate: cannot read " << path.string() << "\n";
+      entry["error"] = "cannot read the image: " + read.status().message();
+      std::cerr << "vsieve annotate: cannot read " << path.string() << ": "
+                << read.status().message() << "\n";
       ++failed;
     } else {
       auto found = Detect(&*detectors, bgr);
@@ -235,15 +232,13 @@ int AnnotateImages(const AnnotateOptions& options, const FilterConfig& config, s
         entry["detections"] = RegionsJson(*found);
         DrawAnnotations(&bgr, Overlay{}, 0, *found);
         const fs::path target = out_dir / path.filename();
-        bool written = false;
-        try {
-          written = cv::imwrite(target.string(), bgr);
-        } catch (const cv::Exception& e) {
-          written = false;
-        }
-        if (!written) {
-          entry["error"] = "cannot write " + target.string();
-          std::cerr << "vsieve annotate: cannot write " << target.string() << "\n";
+        auto target_format = media::ImageFormatOf(target.string());
+        const common::Status written = target_format.ok()
+                                           ? media::WriteImage(target.string(), bgr, *target_format)
+                                           : target_format.status();
+        if (!written.ok()) {
+          entry["error"] = written.message();
+          std::cerr << "vsieve annotate: " << written.message() << "\n";
           ++failed;
         }
       }

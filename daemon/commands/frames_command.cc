@@ -11,11 +11,11 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <ostream>
 
 #include "daemon/commands/progress_meter.h"
 #include "daemon/pipeline/reader_factory.h"
+#include "media/image_file.h"
 #include "media/sampling_plan.h"
 #include "media/video_decoder.h"
 #include "models/filter/video_filter.h"
@@ -46,7 +46,7 @@ nlohmann::json ErrorJson(const Status& status) {
 // Extracts the frames of one input; fills `entry` (the manifest's) and returns the status.
 Status ExtractOne(const std::string& input, const FramesOptions& options,
                   const FilterConfig& config, storage::Reader* reader, bool tiers,
-                  models::VideoFilter* filter, const std::vector<int>& write_params,
+                  models::VideoFilter* filter, media::ImageFormat image_format, int quality,
                   nlohmann::json* entry) {
   VSIEVE_ASSIGN_OR_RETURN(storage::ObjectRef ref, ProbeInputRef(input, tiers));
   auto fetched = reader->Fetch(ref);
@@ -113,13 +113,9 @@ Status ExtractOne(const std::string& input, const FramesOptions& options,
           FrameFileName(options.prefix, stem, frame.index, frame.time_s, options.format);
       const fs::path path = fs::path(options.out_dir) / name;
       const cv::Rect inside = crop & cv::Rect(0, 0, frame.bgr.cols, frame.bgr.rows);
-      bool written = false;
-      try {
-        written = !inside.empty() && cv::imwrite(path.string(), frame.bgr(inside), write_params);
-      } catch (const cv::Exception& e) {
-        written = false;
-      }
-      if (!written) return Status(ErrorCode::kInternal, "cannot write " + path.string());
+      if (inside.empty()) return Status(ErrorCode::kInternal, "empty crop for " + path.string());
+      VSIEVE_RETURN_IF_ERROR(
+          media::WriteImage(path.string(), frame.bgr(inside), image_format, quality));
       frames.push_back({{"file", name},
                         {"index", frame.index},
                         {"time_s", Round3(frame.time_s)},
@@ -162,15 +158,15 @@ int RunFrames(const FramesOptions& options, const FilterConfig& config, std::ost
   if (format != "png" && format != "jpg") {
     return Fail("--format must be png or jpg, not '" + options.format + "'", 2);
   }
-  std::vector<int> params;
+  const media::ImageFormat image_format =
+      format == "jpg" ? media::ImageFormat::kJpeg : media::ImageFormat::kPng;
+  int quality = options.quality;
   if (format == "jpg") {
-    const int q = options.quality < 0 ? 95 : options.quality;
-    if (q > 100) return Fail("--quality for jpg is 0-100", 2);
-    params = {cv::IMWRITE_JPEG_QUALITY, q};
+    if (quality < 0) quality = 95;
+    if (quality > 100) return Fail("--quality for jpg is 0-100", 2);
   } else {
-    const int q = options.quality < 0 ? 3 : options.quality;
-    if (q > 9) return Fail("--quality for png is its compression level, 0-9", 2);
-    params = {cv::IMWRITE_PNG_COMPRESSION, q};
+    if (quality < 0) quality = 3;
+    if (quality > 9) return Fail("--quality for png is its compression level, 0-9", 2);
   }
   if (!options.sampled && !(options.fps > 0)) return Fail("--fps must be above 0", 2);
   if (options.prefix.find('/') != std::string::npos) {
@@ -198,8 +194,8 @@ int RunFrames(const FramesOptions& options, const FilterConfig& config, std::ost
   int failed = 0;
   for (const std::string& input : options.inputs) {
     nlohmann::json entry = {{"input", input}};
-    Status status =
-        ExtractOne(input, effective, config, reader->get(), tiers, filter.get(), params, &entry);
+    Status status = ExtractOne(input, effective, config, reader->get(), tiers, filter.get(),
+                               image_format, quality, &entry);
     nlohmann::json line = {{"input", input}};
     if (status.ok()) {
       line["frames"] = entry["frames"].size();
