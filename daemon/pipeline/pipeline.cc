@@ -41,6 +41,7 @@ struct Pipeline::Item {
   std::shared_ptr<const void> pin;  // keeps a cached copy in place until decoded
   std::map<std::string, double> stage_ms;
   models::SampledVideo video;
+  bool holds_decoded_slot = false;  // `video` counts against Pipeline::decoded_slots_
   nlohmann::json info = nlohmann::json::object();
   std::string device_name;
   int worker = -1;               // the analysis worker's index
@@ -149,7 +150,8 @@ Pipeline::Pipeline(PipelineOptions options, storage::TableStore* store, Pipeline
       analyze_queue_(AtLeast1(
           std::min(options_.config.pipeline.queue_depth, options_.config.pipeline.workers))),
       encode_queue_(AtLeast1(options_.config.pipeline.queue_depth)),
-      write_queue_(AtLeast1(options_.config.pipeline.queue_depth)) {
+      write_queue_(AtLeast1(options_.config.pipeline.queue_depth)),
+      decoded_slots_(AtLeast1(options_.config.pipeline.workers) + 1) {
   if (hooks_.reader == nullptr) hooks_.reader = std::make_shared<storage::LocalReader>();
 }
 
@@ -484,7 +486,10 @@ void Pipeline::DecodeLoop(int index) {
     const double remaining = SecondsUntil(item->deadline);
     if (!item->Skip() && remaining <= 0) {
       Finish(item.get(), Status(ErrorCode::kTimeout, "per-video deadline passed"), "decode");
+    } else if (!item->Skip() && !decoded_slots_.Acquire()) {
+      item->abandoned = true;  // the workers are gone: nothing will analyse it
     } else if (!item->Skip()) {
+      item->holds_decoded_slot = true;
       common::TraceVideoScope trace_video(item->flight->lease.row.video_id);
       common::TraceSpan span("decode");
       item->decode_cpus = binding_.decode;
@@ -500,13 +505,23 @@ void Pipeline::DecodeLoop(int index) {
       if (!video.status.ok()) {
         item->info = std::move(video.info);
         Finish(item.get(), video.status, "decode");
+        ReleaseDecoded(item.get());  // no frames
       } else {
         item->video = std::move(video);
       }
     }
-    if (!analyze_queue_.Push(item)) break;
+    if (!analyze_queue_.Push(item)) {
+      ReleaseDecoded(item.get());
+      break;
+    }
   }
   if (decoders_left_.fetch_sub(1) == 1) analyze_queue_.Close();
+}
+
+void Pipeline::ReleaseDecoded(Item* item) {
+  if (!item->holds_decoded_slot) return;
+  item->holds_decoded_slot = false;
+  decoded_slots_.Release();
 }
 
 void Pipeline::WorkLoop(int index) {
@@ -535,6 +550,7 @@ void Pipeline::WorkLoop(int index) {
                                           ? hooks_.analyze(lease->get(), std::move(item->video))
                                           : (*lease)->Analyze(std::move(item->video));
         item->video = models::SampledVideo();
+        ReleaseDecoded(item.get());
         common::ReleaseFreeMemory();  // the frames are gone: keep resident memory flat
         item->info = std::move(report.info);
         for (const auto& [stage, ms] : report.stage_ms) item->stage_ms[stage] = ms;
@@ -545,6 +561,9 @@ void Pipeline::WorkLoop(int index) {
         }
       }
     }
+    // Skipped, failed or timed out before the analysis: its frames are not needed either.
+    item->video = models::SampledVideo();
+    ReleaseDecoded(item.get());
     if (crop_output_ != nullptr) {
       if (!encode_queue_.Push(item)) break;
       continue;
@@ -553,6 +572,7 @@ void Pipeline::WorkLoop(int index) {
     if (!write_queue_.Push(item)) break;
   }
   if (workers_left_.fetch_sub(1) == 1) {
+    decoded_slots_.Close();  // decode threads waiting for a slot: nobody will analyse any more
     (crop_output_ != nullptr ? encode_queue_ : write_queue_).Close();
   }
 }

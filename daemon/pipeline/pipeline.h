@@ -20,6 +20,7 @@
 #include "models/filter/video_filter.h"
 #include "models/runtime/instance_pool.h"
 #include "queue/bounded_queue.h"
+#include "queue/slot_gate.h"
 #include "storage/reader.h"
 #include "storage/table_store.h"
 
@@ -151,6 +152,7 @@ class Pipeline {
   void FetchLoop(int index);
   void DecodeLoop(int index);
   void WorkLoop(int index);
+  void ReleaseDecoded(Item* item);  // gives back the item's decoded_slots_ slot, if it holds one
   void EncodeLoop(int index);
   void WriteLoop();
   void HeartbeatLoop();
@@ -178,6 +180,9 @@ class Pipeline {
   queue::BoundedQueue<Item> analyze_queue_;
   queue::BoundedQueue<Item> encode_queue_;  // used only with crop_output_
   queue::BoundedQueue<Item> write_queue_;
+  // Decoded videos (their frames) in existence at once: one per worker and one ready. Without it
+  // a full analyze queue and every decode thread each held one more, twice the memory.
+  queue::SlotGate decoded_slots_;
   std::unique_ptr<CropOutput> crop_output_;  // null: [output] is off
   std::atomic<int> fetchers_left_{0};
   std::atomic<int> decoders_left_{0};

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 
+#include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -97,6 +98,42 @@ TEST(PipelineTest, ManyRowsEachWrittenExactlyOnce) {
   }
   EXPECT_EQ(store.claims(), 200);
   EXPECT_EQ((*pipeline)->Snapshot().done, 200);
+}
+
+// Decoded frames are the pipeline's big items: however many decode threads and however deep the
+// queues, no more decoded videos exist at once than one per worker and one ready.
+TEST(PipelineTest, DecodedVideosAtOnceAreCapped) {
+  FakeTableStore store;
+  for (int i = 0; i < 60; ++i) store.Add("v" + std::to_string(i), "/x.mp4");
+  PipelineOptions options = TestOptions();
+  options.config.pipeline.workers = 2;
+  options.config.pipeline.decode_threads = 4;
+  options.config.pipeline.queue_depth = 8;
+  PipelineHooks hooks = InstantHooks();
+  hooks.reader = std::make_shared<StubReader>(common::Status::Ok());
+  std::atomic<int> live{0};
+  std::atomic<int> most{0};
+  auto sample = hooks.sample;
+  hooks.sample = [&](const std::string& path, const models::FilterOptions& filter_options) {
+    const int now = live.fetch_add(1) + 1;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+    return sample(path, filter_options);
+  };
+  auto analyze = hooks.analyze;
+  hooks.analyze = [&](models::VideoFilter* filter, models::SampledVideo video) {
+    std::this_thread::sleep_for(5ms);  // analysis slower than decoding: decoders run ahead
+    auto report = analyze(filter, std::move(video));
+    live.fetch_sub(1);
+    return report;
+  };
+  auto pipeline = Pipeline::Create(options, &store, hooks);
+  ASSERT_TRUE(pipeline.ok());
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  EXPECT_EQ((*pipeline)->Snapshot().done, 60);
+  EXPECT_LE(most.load(), 3);
+  EXPECT_GE(most.load(), 2);
 }
 
 TEST(PipelineTest, LostLeaseDropsTheResult) {
