@@ -506,6 +506,8 @@ constexpr double kStrongOverlayEvidence = 0.8;
 // title of a still picture, not a mark.
 constexpr double kTitleCentring = 0.05;
 constexpr float kStillRingMotion = 1.0F;
+// Words of one line of text are at most this many text heights apart.
+constexpr int kLineGapHeights = 2;
 
 // What a static-overlay candidate looks like over time.
 struct OverlayEvidence {
@@ -987,11 +989,40 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
   // Text that stays put, letter for letter, in every frame while the video goes on is a mark
   // (a channel name, "SAMPLE"): reported as a watermark, whatever the picture does around it.
   const auto still_frames = PickFrames(frames, kOverlayFrames);
+  // A line of text may come as one box or as a box per word, depending on the detector's
+  // response at the gaps: centring is judged on the line, the union of the clusters that share
+  // its rows and lie within a few text heights of each other along it.
+  std::vector<cv::Rect> lines;
+  for (const auto& c : clusters) lines.push_back(c.box);
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (size_t i = 0; i < lines.size() && !merged; ++i) {
+      for (size_t j = i + 1; j < lines.size(); ++j) {
+        const cv::Rect& a = lines[i];
+        const cv::Rect& b = lines[j];
+        const int overlap = std::min(a.br().y, b.br().y) - std::max(a.y, b.y);
+        const int gap = std::max(a.x, b.x) - std::min(a.br().x, b.br().x);
+        const int height = std::max(a.height, b.height);
+        if (overlap < std::min(a.height, b.height) / 2 || gap > kLineGapHeights * height) continue;
+        lines[i] |= b;
+        lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(j));
+        merged = true;
+        break;
+      }
+    }
+  }
+  const auto LineOf = [&lines](const cv::Rect& box) {
+    for (const cv::Rect& line : lines) {
+      if ((line & box) == box) return line;
+    }
+    return box;
+  };
   const auto CentredOverStillPicture = [&](const cv::Rect& box) {
-    const double offset = std::abs(box.x + box.width / 2.0 - size.width / 2.0);
+    const cv::Rect line = LineOf(box);
+    const double offset = std::abs(line.x + line.width / 2.0 - size.width / 2.0);
     const int margin = std::max(size.width, size.height) / 64;
     return offset <= kTitleCentring * size.width && still_frames.size() >= 4 &&
-           RingMotion(still_frames, box, margin) < kStillRingMotion;
+           RingMotion(still_frames, line, margin) < kStillRingMotion;
   };
   for (const auto& c : clusters) {
     const float score = c.score_sum / static_cast<float>(c.boxes);
