@@ -15,6 +15,10 @@
 //               Curvature and steepness low together catch blur on random textures (cellular
 //               automata, the Game of Life), whose blurred blobs read as sharp fine texture to
 //               blur_px.
+//   slope_coherence  the share of the gradient energy that runs along one direction over the
+//               whole frame (structure tensor): ~1 for a linear colour gradient. Such a picture
+//               has no edge to be sharp about; every blur measure reads its slopes as soft edges,
+//               so it vetoes the blur cue.
 //   sharpness   the variance of the Laplacian of the same 320-px copy (reported only: it depends
 //               on content as much as on focus).
 //   blockiness  coding-grid excess (GridExcess below): the share of 8-px boundary segments with a
@@ -40,7 +44,7 @@
 // Each signal becomes a cue in [0, 1] through a soft threshold where the defect becomes visible:
 //   blur max(SoftAbove(blur_px, 1.5, 0.2),
 //            SoftBelow(spectral_curvature, 0.56, 0.03) * SoftBelow(edge_steepness, 0.3, 0.02),
-//            SoftBelow(edge_steepness, 0.16, 0.015)),
+//            SoftBelow(edge_steepness, 0.16, 0.015)) x SoftBelow(slope_coherence, 0.95, 0.01),
 //   blocking SoftAbove(excess, 0.12, 0.03),
 //   upscaled SoftAbove(share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
 //   noise SoftAbove(sigma, 7, 1.2) * SoftAbove(level_spread / sigma, 0.1, 0.025),
@@ -111,6 +115,27 @@ double BlurWidth(const cv::Mat& gray, double* laplacian_var) {
   const double ratio = e0 / e1;
   if (ratio <= 1.0 + 1e-6) return 20.0;
   return std::min(20.0, 2.0 / std::sqrt(ratio * ratio - 1.0));
+}
+
+// Slope coherence: how much of the gradient energy of `gray` (the 320-px copy, after a sigma-2
+// blur that removes codec noise and one-level banding) runs along one direction over the whole
+// frame: (l1 - l2) / (l1 + l2) of the structure tensor summed over the frame. ~0.99 for a linear
+// colour gradient, whose shade changes along one direction only; 0.1-0.5 for scenes, blurred or
+// not, and up to ~0.8 for a test pattern of vertical bars. NaN without any slope.
+double SlopeCoherence(const cv::Mat& gray) {
+  if (gray.cols < 32 || gray.rows < 32) return std::nan("");
+  cv::Mat f;
+  gray.convertTo(f, CV_32F);
+  cv::GaussianBlur(f, f, cv::Size(0, 0), 2.0, 2.0, cv::BORDER_REFLECT);
+  cv::Mat gx;
+  cv::Mat gy;
+  cv::Sobel(f, gx, CV_32F, 1, 0);
+  cv::Sobel(f, gy, CV_32F, 0, 1);
+  const double jxx = gx.dot(gx);
+  const double jyy = gy.dot(gy);
+  const double jxy = gx.dot(gy);
+  if ((jxx + jyy) / static_cast<double>(gx.total()) < 1e-3) return std::nan("");
+  return std::sqrt((jxx - jyy) * (jxx - jyy) + 4.0 * jxy * jxy) / (jxx + jyy);
 }
 
 // Spectral curvature: E(1-2) x E(4-8) / E(2-4)^2, where E(a-b) is the variance of the
@@ -380,6 +405,7 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   std::vector<double> levels;
   std::vector<double> curvature;
   std::vector<double> steepness;
+  std::vector<double> coherence;
   const bool native = input.analysis_scale >= 0.9;
   try {
     const std::vector<int> picks = EvenIndices(static_cast<int>(input.frames.size()), kMaxFrames);
@@ -402,7 +428,10 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
         exposure.push_back(0.0);
       }
       double lap_var = 0.0;
-      const double width = BlurWidth(GrayAtLongSide(frame, kWorkSide), &lap_var);
+      const cv::Mat work = GrayAtLongSide(frame, kWorkSide);
+      const double width = BlurWidth(work, &lap_var);
+      const double coherent = SlopeCoherence(work);
+      if (std::isfinite(coherent)) coherence.push_back(coherent);
       lap.push_back(lap_var);
       if (std::isfinite(width)) blur.push_back(width);
       const double bend = SpectralCurvature(gray);
@@ -468,8 +497,15 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   // content (soft natural footage keeps some edges at 0.22 or steeper).
   const double c_no_steep_edge =
       std::isfinite(edge_steepness) ? SoftBelow(edge_steepness, 0.16, 0.015) : 0.0;
-  const double c_blur = std::max({std::isfinite(blur_px) ? SoftAbove(blur_px, 1.5, 0.2) : 0.0,
-                                  c_texture_blur, c_no_steep_edge});
+  // A linear colour gradient changes shade along one direction over the whole frame: it has no
+  // edge to be sharp about, and every blur measure reads its slopes as blurred edges. Blurring it
+  // would lose nothing either.
+  const double slope_coherence = Median(coherence);
+  const double smooth =
+      std::isfinite(slope_coherence) ? SoftAbove(slope_coherence, 0.95, 0.01) : 0.0;
+  const double c_blur =
+      (1.0 - smooth) * std::max({std::isfinite(blur_px) ? SoftAbove(blur_px, 1.5, 0.2) : 0.0,
+                                 c_texture_blur, c_no_steep_edge});
   const double c_block = std::isfinite(grid_excess) ? SoftAbove(grid_excess, 0.12, 0.03) : 0.0;
   // Noise must spread the grey levels: a picture whose pixels stay on a few levels while the
   // estimate reads several is fine structure (a one-pixel cellular automaton reads as ~100 levels
@@ -502,6 +538,7 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
                            {"blur_px", value(blur_px)},
                            {"spectral_curvature", value(spectral_curvature)},
                            {"edge_steepness", value(edge_steepness)},
+                           {"slope_coherence", value(slope_coherence)},
                            {"blockiness", value(grid_excess)},
                            {"noise", value(noise_sigma)},
                            {"level_spread", value(level_spread)},

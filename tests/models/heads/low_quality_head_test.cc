@@ -175,6 +175,23 @@ TEST_F(LowQualityHeadTest, BlurOnRandomTexturesIsLowQuality) {
   EXPECT_GT(mould.scores["edge_steepness"].get<double>(), 0.35) << mould.scores.dump();
 }
 
+// A linear colour gradient has no edge to be sharp about: its soft colour bands read as wide,
+// blurred edges to every blur measure, but it is clean. The coherence of its slopes (one
+// direction over the whole frame) tells it apart; blur on a scene stays low quality.
+TEST_F(LowQualityHeadTest, SmoothGradientsAreNotBlurred) {
+  VSIEVE_REQUIRE_FFMPEG();
+  for (const std::string source : {"gradients=s=854x480:r=25:speed=0.02:nb_colors=3:seed=11",
+                                   "gradients=s=640x360:r=30:speed=0.04:nb_colors=6:seed=77",
+                                   "gradients=s=640x480:r=24:speed=0.005:nb_colors=2:seed=99"}) {
+    const HeadOutput out = RunOn({"-f", "lavfi", "-i", source, "-t", "2"});
+    EXPECT_EQ(out.label, "normal_video") << source << " " << out.scores.dump();
+    EXPECT_GT(out.scores["slope_coherence"].get<double>(), 0.97) << source;
+  }
+  const HeadOutput blurred = RunOn(With("gblur=sigma=9"), "blurred.mp4");
+  EXPECT_EQ(blurred.label, "low_quality_video") << blurred.scores.dump();
+  EXPECT_LT(blurred.scores["slope_coherence"].get<double>(), 0.9);
+}
+
 TEST_F(LowQualityHeadTest, LowResolutionIsLowQuality) {
   VSIEVE_REQUIRE_FFMPEG();
   const HeadOutput out = RunOn({"-f", "lavfi", "-i", "testsrc2=s=160x90:r=25", "-t", "2"});
