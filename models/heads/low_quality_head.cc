@@ -47,7 +47,8 @@
 //            SoftBelow(edge_steepness, 0.16, 0.015)) x SoftBelow(slope_coherence, 0.95, 0.01),
 //   blocking SoftAbove(excess, 0.12, 0.03),
 //   upscaled SoftAbove(share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
-//   noise SoftAbove(sigma, 7, 1.2) * SoftAbove(level_spread / sigma, 0.1, 0.025),
+//   noise SoftAbove(sigma, 7, 1.2) *
+//         max(SoftAbove(level_spread / sigma, 0.1, 0.025), SoftAbove(level_spread, 6, 1)),
 //   exposure SoftAbove(share, 0.5, 0.08),
 //   brisque SoftAbove(score, 65, 5), resolution SoftBelow(short side, 310, 20),
 // and the cues add in logit space:
@@ -511,9 +512,13 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   // estimate reads several is fine structure (a one-pixel cellular automaton reads as ~100 levels
   // of "noise" with 75 % of its pixels within 2 levels of its two colours), not noise.
   const double level_spread = Median(levels);
+  // Over such fine structure the estimate reads the structure, not the noise (~60-190 levels on
+  // a clean automaton): noise added to it shows as pixels spread off its levels (11-15 levels for
+  // the noise that makes a clip low quality, 0-2 without noise), whatever the estimate says.
   const double structure =
       std::isfinite(level_spread) && std::isfinite(noise_sigma) && noise_sigma > 0
-          ? SoftAbove(level_spread / noise_sigma, 0.1, 0.025)
+          ? std::max(SoftAbove(level_spread / noise_sigma, 0.1, 0.025),
+                     SoftAbove(level_spread, 6.0, 1.0))
           : 1.0;
   const double c_noise =
       std::isfinite(noise_sigma) ? SoftAbove(noise_sigma, 7.0, 1.2) * structure : 0.0;

@@ -148,6 +148,26 @@ TEST_F(LowQualityHeadTest, CellularTexturesAreNotNoise) {
   }
 }
 
+// Noise on a one-pixel automaton coded by MPEG-4: the noise estimate reads the automaton's
+// structure (60-190 levels with or without noise), so the noise shows only as pixels spread off
+// the automaton's levels.
+TEST_F(LowQualityHeadTest, NoiseOnCellularTexturesIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const std::vector<std::string> source = {
+      "-f", "lavfi", "-i", "cellauto=s=640x480:r=25:rule=150:scroll=1", "-t", "2"};
+  const std::vector<std::string> mpeg4 = {"-c:v", "mpeg4", "-q:v", "3"};
+  std::vector<std::string> clean_args = source;
+  clean_args.insert(clean_args.end(), mpeg4.begin(), mpeg4.end());
+  const HeadOutput clean = RunOn(clean_args, "clean.avi");
+  EXPECT_EQ(clean.label, "normal_video") << clean.scores.dump();
+  std::vector<std::string> noisy_args = source;
+  noisy_args.insert(noisy_args.end(), {"-vf", "noise=alls=50:allf=t"});
+  noisy_args.insert(noisy_args.end(), mpeg4.begin(), mpeg4.end());
+  const HeadOutput noisy = RunOn(noisy_args, "noisy.avi");
+  EXPECT_EQ(noisy.label, "low_quality_video") << noisy.scores.dump();
+  EXPECT_GT(noisy.scores["level_spread"].get<double>(), 8.0);
+}
+
 // Blur on random textures: the blurred blobs of a cellular automaton or of the Game of Life read
 // as sharp fine texture to the edge-width measure; the bent spectrum and the lack of any steep
 // edge give the blur away. The same textures unblurred keep steep edges, mould blobs of the
