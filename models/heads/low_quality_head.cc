@@ -48,15 +48,17 @@
 //   blocking SoftAbove(excess, 0.12, 0.03),
 //   upscaled SoftAbove(share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
 //   noise SoftAbove(sigma, 7, 1.2) *
-//         max(SoftAbove(level_spread / sigma, 0.1, 0.025), SoftAbove(level_spread, 6, 1)),
+//         max(SoftAbove(level_spread / sigma, 0.1, 0.025), SoftAbove(level_spread, 6, 1))
+//         x (downscaled frames only) SoftBelow(sigma, 35, 2),
 //   exposure SoftAbove(share, 0.5, 0.08),
-//   brisque SoftAbove(score, 65, 5), resolution SoftBelow(short side, 310, 20),
+//   brisque SoftAbove(score, 65, 5), resolution SoftBelow(short side, 300, 10),
 // and the cues add in logit space:
-//   z = -3.5 + 5 blur + 5 max(blocking, upscaled) + 5 noise + 1.5 exposure + 1.5 brisque
-//       + 5 resolution,
+//   z = -3.5 + 5 blur + 5 max(blocking, upscaled) + 5 noise
+//       + 1.5 max(exposure, brisque) + 0.5 min(exposure, brisque) + 5 resolution,
 //   low_quality_video = 1 / (1 + exp(-z)).
 // One clear defect (cue ~1) gives ~0.82; exposure and BRISQUE, alone or together (dark
-// synthetic content scores badly on both), are not enough.
+// synthetic content scores badly on both: z = -1.5 then, which a weak trace of another cue does
+// not tip over), are not enough.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -520,19 +522,29 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
           ? std::max(SoftAbove(level_spread / noise_sigma, 0.1, 0.025),
                      SoftAbove(level_spread, 6.0, 1.0))
           : 1.0;
-  const double c_noise =
-      std::isfinite(noise_sigma) ? SoftAbove(noise_sigma, 7.0, 1.2) * structure : 0.0;
+  // On downscaled frames the levels tell nothing: area averaging spreads a two-colour automaton's
+  // pixels over 20-90 levels, as noise would. There an estimate far above what added noise reads
+  // after the downscale (13-28 levels for noise strong enough to see) is the structure's.
+  const double downscaled_structure = native ? 0.0 : SoftAbove(noise_sigma, 35.0, 2.0);
+  const double c_noise = std::isfinite(noise_sigma) ? SoftAbove(noise_sigma, 7.0, 1.2) * structure *
+                                                          (1.0 - downscaled_structure)
+                                                    : 0.0;
   const double c_exposure =
       SoftAbove(std::isfinite(exposure_share) ? exposure_share : 0.0, 0.5, 0.08);
   const double c_brisque = std::isfinite(brisque_score) ? SoftAbove(brisque_score, 65.0, 5.0) : 0.0;
-  const double c_res = min_side > 0 ? SoftBelow(min_side, 310.0, 20.0) : 0.0;
+  // Below ~300 lines (288p, 240p and less); a 360-line clip is not low resolution, and a softer
+  // edge (0.08 there, 0.4 in z) tipped dark clean content already marked by exposure and BRISQUE.
+  const double c_res = min_side > 0 ? SoftBelow(min_side, 300.0, 10.0) : 0.0;
   const double upscaled_share = Median(upscaled);
   const double c_upscaled =
       std::isfinite(upscaled_share)
           ? SoftAbove(upscaled_share, 0.4, 0.05) * SoftAbove(Median(block_density), 0.03, 0.005)
           : 0.0;
+  // Exposure and BRISQUE only support: both high together is still one weak sign (a dark synthetic
+  // picture scores badly on both), not two.
   const double z = -3.5 + 5.0 * c_blur + 5.0 * std::max(c_block, c_upscaled) + 5.0 * c_noise +
-                   1.5 * c_exposure + 1.5 * c_brisque + 5.0 * c_res;
+                   1.5 * std::max(c_exposure, c_brisque) + 0.5 * std::min(c_exposure, c_brisque) +
+                   5.0 * c_res;
   const double p = std::clamp(Sigmoid(z), 0.001, 0.999);
 
   auto value = [](double v) -> nlohmann::json {

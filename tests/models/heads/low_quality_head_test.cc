@@ -168,6 +168,33 @@ TEST_F(LowQualityHeadTest, NoiseOnCellularTexturesIsLowQuality) {
   EXPECT_GT(noisy.scores["level_spread"].get<double>(), 8.0);
 }
 
+// Downscaled to the analysis size, a one-pixel automaton's two colours blend into 20-90 levels
+// and its structure reads as 40-80 levels of noise: that high an estimate on downscaled frames is
+// structure (noise strong enough to see reads 13-28 there). Noise on a downscaled scene still is
+// noise.
+TEST_F(LowQualityHeadTest, DownscaledCellularTexturesAreNotNoise) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput cells = RunOn({"-f", "lavfi", "-i", "cellauto=s=960x540:r=25:rule=18:scroll=1",
+                                  "-t", "2", "-c:v", "mjpeg", "-q:v", "4"},
+                                 "cells.mov");
+  EXPECT_EQ(cells.label, "normal_video") << cells.scores.dump();
+  EXPECT_GT(cells.scores["noise"].get<double>(), 35.0);
+  const HeadOutput noisy = RunOn(
+      {"-f", "lavfi", "-i", "mandelbrot=s=960x540:r=25", "-t", "2", "-vf", "noise=alls=90:allf=t"},
+      "noisy.mp4");
+  EXPECT_EQ(noisy.label, "low_quality_video") << noisy.scores.dump();
+}
+
+// A clean Game of Life on black at 360 lines: mostly clipped dark, and BRISQUE scores it badly,
+// but that is one weak sign, not two; and 360 lines are not low resolution.
+TEST_F(LowQualityHeadTest, DarkCleanTextureIsNormal) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput life = RunOn({"-f", "lavfi", "-i", "life=s=640x360:r=25:mold=10:ratio=0.3", "-t",
+                                 "3", "-c:v", "libx264", "-crf", "20"},
+                                "life.mp4");
+  EXPECT_EQ(life.label, "normal_video") << life.scores.dump();
+}
+
 // Blur on random textures: the blurred blobs of a cellular automaton or of the Game of Life read
 // as sharp fine texture to the edge-width measure; the bent spectrum and the lack of any steep
 // edge give the blur away. The same textures unblurred keep steep edges, mould blobs of the
