@@ -26,7 +26,8 @@
 //               Measured only when frames are at (nearly) displayed size: once downscaled the
 //               8-px grid is no longer on whole pixels (reported as null, with a note).
 //   upscaled    the share of the edge energy on isolated one-pixel steps at least 3 px apart
-//               (two pixels on downscaled frames), and their density along rows and columns:
+//               (steps of up to two pixels, two apart, on downscaled frames), and their density
+//               along rows and columns:
 //               pixel repetition (nearest-neighbour upscaling, flat-coded blocks) at any block
 //               size. Flat test-pattern bands step sharply too but rarely (low density).
 //   noise       Immerkaer's estimate of the standard deviation of white noise (in grey levels),
@@ -246,8 +247,10 @@ double GridExcess(const cv::Mat& gray) {
   return 0.5 * (excess(gray) + excess(transposed));
 }
 
-// Upscaled-block share: how much of the picture's edge energy sits on isolated one-pixel steps
-// at least kMinBlockGap pixels from the next one, along rows and along columns. A picture
+// Upscaled-block share: how much of the picture's edge energy sits on isolated steps (runs of at
+// most `max_run` pixels) at least `min_gap` pixels from the next one, along rows and along
+// columns: one-pixel steps kMinBlockGap apart at displayed size; on downscaled frames steps of up
+// to two pixels, two apart (a 4x nearest upscale halved for analysis is a 2x one). A picture
 // enlarged by pixel repetition (nearest-neighbour upscaling, or blocks coded flat) is made of
 // flat blocks: all of its detail is such steps on the block grid, whatever the block size. Real
 // edges are spread over two or more pixels, and one-pixel pixel-art detail steps at every pixel.
@@ -255,9 +258,9 @@ double GridExcess(const cv::Mat& gray) {
 constexpr int kMinBlockGap = 3;
 constexpr int kMinBlockSteps = 200;
 
-double UpscaledBlockShare(const cv::Mat& gray, int max_run, double* density) {
+double UpscaledBlockShare(const cv::Mat& gray, int max_run, int min_gap, double* density) {
   if (gray.cols < 32 || gray.rows < 32) return std::nan("");
-  auto share = [max_run](const cv::Mat& g, double* steps) {
+  auto share = [max_run, min_gap](const cv::Mat& g, double* steps) {
     double total = 0.0;
     double isolated = 0.0;
     std::vector<int> d(static_cast<size_t>(g.cols) + 1, 0);
@@ -284,7 +287,7 @@ double UpscaledBlockShare(const cv::Mat& gray, int max_run, double* density) {
         const int left = x > 0 ? d[x - 1] : 0;
         const int right = d[end];
         if (end - x <= max_run && 3 * left <= peak && 3 * right <= peak) {
-          if (x - last_step >= kMinBlockGap) {
+          if (x - last_step >= min_gap) {
             isolated += sum;
             *steps += 1.0;
           }
@@ -304,7 +307,7 @@ double UpscaledBlockShare(const cv::Mat& gray, int max_run, double* density) {
   // Blocks tile the picture: steps along rows and along columns, about one per block. A few
   // flat bands (a test pattern) step rarely, and along one direction only.
   const double area = static_cast<double>(gray.total());
-  *density = std::min(row_steps, column_steps) * kMinBlockGap / area;
+  *density = std::min(row_steps, column_steps) * min_gap / area;
   return value;
 }
 
@@ -450,7 +453,8 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
       }
       // Downscaled frames blend a block edge over two pixels.
       double density = 0.0;
-      const double u = UpscaledBlockShare(gray, native ? 1 : 2, &density);
+      const double u =
+          UpscaledBlockShare(gray, native ? 1 : 2, native ? kMinBlockGap : 2, &density);
       if (std::isfinite(u)) {
         upscaled.push_back(u);
         block_density.push_back(density);

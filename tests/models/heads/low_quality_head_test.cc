@@ -117,6 +117,20 @@ TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfTexturedContentIsLowQuality)
 
 // Flat bands and bars step sharply too, but rarely and along one direction: a test pattern is
 // not an upscale.
+// A 4x nearest-neighbour upscale of a 1280x720 clip is halved for analysis: a 2x upscale there,
+// whose steps are two pixels apart. The same texture at full detail does not read as one.
+TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfALargeClipIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const std::string life = "life=s=1280x720:r=25:mold=10:ratio=0.3:death_color=#302010";
+  const HeadOutput up = RunOn({"-f", "lavfi", "-i", life, "-t", "2", "-vf",
+                               "scale=320:180:flags=area,scale=1280:720:flags=neighbor"});
+  EXPECT_EQ(up.label, "low_quality_video") << up.scores.dump();
+  EXPECT_GT(up.scores["upscaled_blocks"].get<double>(), 0.45);
+  // (Its label is not pinned: halved one-pixel cells read as ~20 levels of noise, a known miss.)
+  const HeadOutput clean = RunOn({"-f", "lavfi", "-i", life, "-t", "2"}, "clean.mp4");
+  EXPECT_LT(clean.scores["upscaled_blocks"].get<double>(), 0.3) << clean.scores.dump();
+}
+
 TEST_F(LowQualityHeadTest, TestPatternsAreNotUpscales) {
   VSIEVE_REQUIRE_FFMPEG();
   const HeadOutput out =
