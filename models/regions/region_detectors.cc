@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <numeric>
 #include <opencv2/imgproc.hpp>
 
@@ -978,6 +979,37 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
       match->score_sum += tb.score;
       ++match->boxes;
       if (horizontal) ++match->horizontal;
+    }
+  }
+
+  // A cluster's box grows as boxes join it, so a word the detector returned alone in some frames
+  // (before its line's cluster reached it) can be left in a cluster of its own inside the line's:
+  // such a part of one line of text joins the line, with its frames.
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (size_t i = 0; i < clusters.size() && !merged; ++i) {
+      for (size_t j = 0; j < clusters.size(); ++j) {
+        if (i == j) continue;
+        const cv::Rect& line = clusters[i].box;
+        const cv::Rect& part = clusters[j].box;
+        if (line.area() < part.area() || (line & part).area() < 0.8 * part.area() ||
+            line.height * 2 > part.height * 3) {
+          continue;
+        }
+        Cluster& into = clusters[i];
+        const Cluster& from = clusters[j];
+        std::vector<int> frames_union;
+        std::set_union(into.frames.begin(), into.frames.end(), from.frames.begin(),
+                       from.frames.end(), std::back_inserter(frames_union));
+        into.frames = std::move(frames_union);
+        into.box |= part;
+        into.score_sum += from.score_sum;
+        into.boxes += from.boxes;
+        into.horizontal += from.horizontal;
+        clusters.erase(clusters.begin() + static_cast<std::ptrdiff_t>(j));
+        merged = true;
+        break;
+      }
     }
   }
 
