@@ -15,6 +15,10 @@
 //               Curvature and steepness low together catch blur on random textures (cellular
 //               automata, the Game of Life), whose blurred blobs read as sharp fine texture to
 //               blur_px.
+//   slope_coherence  the share of the gradient energy that runs along one direction over the
+//               whole frame (structure tensor): ~1 for a linear colour gradient. Such a picture
+//               has no edge to be sharp about; every blur measure reads its slopes as soft edges,
+//               so it vetoes the blur cue.
 //   sharpness   the variance of the Laplacian of the same 320-px copy (reported only: it depends
 //               on content as much as on focus).
 //   blockiness  coding-grid excess (GridExcess below): the share of 8-px boundary segments with a
@@ -22,7 +26,8 @@
 //               Measured only when frames are at (nearly) displayed size: once downscaled the
 //               8-px grid is no longer on whole pixels (reported as null, with a note).
 //   upscaled    the share of the edge energy on isolated one-pixel steps at least 3 px apart
-//               (two pixels on downscaled frames), and their density along rows and columns:
+//               (steps of up to two pixels, two apart, on downscaled frames), and their density
+//               along rows and columns:
 //               pixel repetition (nearest-neighbour upscaling, flat-coded blocks) at any block
 //               size. Flat test-pattern bands step sharply too but rarely (low density).
 //   noise       Immerkaer's estimate of the standard deviation of white noise (in grey levels),
@@ -40,18 +45,21 @@
 // Each signal becomes a cue in [0, 1] through a soft threshold where the defect becomes visible:
 //   blur max(SoftAbove(blur_px, 1.5, 0.2),
 //            SoftBelow(spectral_curvature, 0.56, 0.03) * SoftBelow(edge_steepness, 0.3, 0.02),
-//            SoftBelow(edge_steepness, 0.16, 0.015)),
+//            SoftBelow(edge_steepness, 0.16, 0.015)) x SoftBelow(slope_coherence, 0.95, 0.01),
 //   blocking SoftAbove(excess, 0.12, 0.03),
 //   upscaled SoftAbove(share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
-//   noise SoftAbove(sigma, 7, 1.2) * SoftAbove(level_spread / sigma, 0.1, 0.025),
+//   noise SoftAbove(sigma, 7, 1.2) *
+//         max(SoftAbove(level_spread / sigma, 0.1, 0.025), SoftAbove(level_spread, 6, 1))
+//         x (downscaled frames only) SoftBelow(sigma, 35, 2),
 //   exposure SoftAbove(share, 0.5, 0.08),
-//   brisque SoftAbove(score, 65, 5), resolution SoftBelow(short side, 310, 20),
+//   brisque SoftAbove(score, 65, 5), resolution SoftBelow(short side, 300, 10),
 // and the cues add in logit space:
-//   z = -3.5 + 5 blur + 5 max(blocking, upscaled) + 5 noise + 1.5 exposure + 1.5 brisque
-//       + 5 resolution,
+//   z = -3.5 + 5 blur + 5 max(blocking, upscaled) + 5 noise
+//       + 1.5 max(exposure, brisque) + 0.5 min(exposure, brisque) + 5 resolution,
 //   low_quality_video = 1 / (1 + exp(-z)).
 // One clear defect (cue ~1) gives ~0.82; exposure and BRISQUE, alone or together (dark
-// synthetic content scores badly on both), are not enough.
+// synthetic content scores badly on both: z = -1.5 then, which a weak trace of another cue does
+// not tip over), are not enough.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -111,6 +119,27 @@ double BlurWidth(const cv::Mat& gray, double* laplacian_var) {
   const double ratio = e0 / e1;
   if (ratio <= 1.0 + 1e-6) return 20.0;
   return std::min(20.0, 2.0 / std::sqrt(ratio * ratio - 1.0));
+}
+
+// Slope coherence: how much of the gradient energy of `gray` (the 320-px copy, after a sigma-2
+// blur that removes codec noise and one-level banding) runs along one direction over the whole
+// frame: (l1 - l2) / (l1 + l2) of the structure tensor summed over the frame. ~0.99 for a linear
+// colour gradient, whose shade changes along one direction only; 0.1-0.5 for scenes, blurred or
+// not, and up to ~0.8 for a test pattern of vertical bars. NaN without any slope.
+double SlopeCoherence(const cv::Mat& gray) {
+  if (gray.cols < 32 || gray.rows < 32) return std::nan("");
+  cv::Mat f;
+  gray.convertTo(f, CV_32F);
+  cv::GaussianBlur(f, f, cv::Size(0, 0), 2.0, 2.0, cv::BORDER_REFLECT);
+  cv::Mat gx;
+  cv::Mat gy;
+  cv::Sobel(f, gx, CV_32F, 1, 0);
+  cv::Sobel(f, gy, CV_32F, 0, 1);
+  const double jxx = gx.dot(gx);
+  const double jyy = gy.dot(gy);
+  const double jxy = gx.dot(gy);
+  if ((jxx + jyy) / static_cast<double>(gx.total()) < 1e-3) return std::nan("");
+  return std::sqrt((jxx - jyy) * (jxx - jyy) + 4.0 * jxy * jxy) / (jxx + jyy);
 }
 
 // Spectral curvature: E(1-2) x E(4-8) / E(2-4)^2, where E(a-b) is the variance of the
@@ -218,8 +247,10 @@ double GridExcess(const cv::Mat& gray) {
   return 0.5 * (excess(gray) + excess(transposed));
 }
 
-// Upscaled-block share: how much of the picture's edge energy sits on isolated one-pixel steps
-// at least kMinBlockGap pixels from the next one, along rows and along columns. A picture
+// Upscaled-block share: how much of the picture's edge energy sits on isolated steps (runs of at
+// most `max_run` pixels) at least `min_gap` pixels from the next one, along rows and along
+// columns: one-pixel steps kMinBlockGap apart at displayed size; on downscaled frames steps of up
+// to two pixels, two apart (a 4x nearest upscale halved for analysis is a 2x one). A picture
 // enlarged by pixel repetition (nearest-neighbour upscaling, or blocks coded flat) is made of
 // flat blocks: all of its detail is such steps on the block grid, whatever the block size. Real
 // edges are spread over two or more pixels, and one-pixel pixel-art detail steps at every pixel.
@@ -227,9 +258,9 @@ double GridExcess(const cv::Mat& gray) {
 constexpr int kMinBlockGap = 3;
 constexpr int kMinBlockSteps = 200;
 
-double UpscaledBlockShare(const cv::Mat& gray, int max_run, double* density) {
+double UpscaledBlockShare(const cv::Mat& gray, int max_run, int min_gap, double* density) {
   if (gray.cols < 32 || gray.rows < 32) return std::nan("");
-  auto share = [max_run](const cv::Mat& g, double* steps) {
+  auto share = [max_run, min_gap](const cv::Mat& g, double* steps) {
     double total = 0.0;
     double isolated = 0.0;
     std::vector<int> d(static_cast<size_t>(g.cols) + 1, 0);
@@ -256,7 +287,7 @@ double UpscaledBlockShare(const cv::Mat& gray, int max_run, double* density) {
         const int left = x > 0 ? d[x - 1] : 0;
         const int right = d[end];
         if (end - x <= max_run && 3 * left <= peak && 3 * right <= peak) {
-          if (x - last_step >= kMinBlockGap) {
+          if (x - last_step >= min_gap) {
             isolated += sum;
             *steps += 1.0;
           }
@@ -276,7 +307,7 @@ double UpscaledBlockShare(const cv::Mat& gray, int max_run, double* density) {
   // Blocks tile the picture: steps along rows and along columns, about one per block. A few
   // flat bands (a test pattern) step rarely, and along one direction only.
   const double area = static_cast<double>(gray.total());
-  *density = std::min(row_steps, column_steps) * kMinBlockGap / area;
+  *density = std::min(row_steps, column_steps) * min_gap / area;
   return value;
 }
 
@@ -380,6 +411,7 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   std::vector<double> levels;
   std::vector<double> curvature;
   std::vector<double> steepness;
+  std::vector<double> coherence;
   const bool native = input.analysis_scale >= 0.9;
   try {
     const std::vector<int> picks = EvenIndices(static_cast<int>(input.frames.size()), kMaxFrames);
@@ -402,7 +434,10 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
         exposure.push_back(0.0);
       }
       double lap_var = 0.0;
-      const double width = BlurWidth(GrayAtLongSide(frame, kWorkSide), &lap_var);
+      const cv::Mat work = GrayAtLongSide(frame, kWorkSide);
+      const double width = BlurWidth(work, &lap_var);
+      const double coherent = SlopeCoherence(work);
+      if (std::isfinite(coherent)) coherence.push_back(coherent);
       lap.push_back(lap_var);
       if (std::isfinite(width)) blur.push_back(width);
       const double bend = SpectralCurvature(gray);
@@ -418,7 +453,8 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
       }
       // Downscaled frames blend a block edge over two pixels.
       double density = 0.0;
-      const double u = UpscaledBlockShare(gray, native ? 1 : 2, &density);
+      const double u =
+          UpscaledBlockShare(gray, native ? 1 : 2, native ? kMinBlockGap : 2, &density);
       if (std::isfinite(u)) {
         upscaled.push_back(u);
         block_density.push_back(density);
@@ -468,30 +504,51 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   // content (soft natural footage keeps some edges at 0.22 or steeper).
   const double c_no_steep_edge =
       std::isfinite(edge_steepness) ? SoftBelow(edge_steepness, 0.16, 0.015) : 0.0;
-  const double c_blur = std::max({std::isfinite(blur_px) ? SoftAbove(blur_px, 1.5, 0.2) : 0.0,
-                                  c_texture_blur, c_no_steep_edge});
+  // A linear colour gradient changes shade along one direction over the whole frame: it has no
+  // edge to be sharp about, and every blur measure reads its slopes as blurred edges. Blurring it
+  // would lose nothing either.
+  const double slope_coherence = Median(coherence);
+  const double smooth =
+      std::isfinite(slope_coherence) ? SoftAbove(slope_coherence, 0.95, 0.01) : 0.0;
+  const double c_blur =
+      (1.0 - smooth) * std::max({std::isfinite(blur_px) ? SoftAbove(blur_px, 1.5, 0.2) : 0.0,
+                                 c_texture_blur, c_no_steep_edge});
   const double c_block = std::isfinite(grid_excess) ? SoftAbove(grid_excess, 0.12, 0.03) : 0.0;
   // Noise must spread the grey levels: a picture whose pixels stay on a few levels while the
   // estimate reads several is fine structure (a one-pixel cellular automaton reads as ~100 levels
   // of "noise" with 75 % of its pixels within 2 levels of its two colours), not noise.
   const double level_spread = Median(levels);
+  // Over such fine structure the estimate reads the structure, not the noise (~60-190 levels on
+  // a clean automaton): noise added to it shows as pixels spread off its levels (11-15 levels for
+  // the noise that makes a clip low quality, 0-2 without noise), whatever the estimate says.
   const double structure =
       std::isfinite(level_spread) && std::isfinite(noise_sigma) && noise_sigma > 0
-          ? SoftAbove(level_spread / noise_sigma, 0.1, 0.025)
+          ? std::max(SoftAbove(level_spread / noise_sigma, 0.1, 0.025),
+                     SoftAbove(level_spread, 6.0, 1.0))
           : 1.0;
-  const double c_noise =
-      std::isfinite(noise_sigma) ? SoftAbove(noise_sigma, 7.0, 1.2) * structure : 0.0;
+  // On downscaled frames the levels tell nothing: area averaging spreads a two-colour automaton's
+  // pixels over 20-90 levels, as noise would. There an estimate far above what added noise reads
+  // after the downscale (13-28 levels for noise strong enough to see) is the structure's.
+  const double downscaled_structure = native ? 0.0 : SoftAbove(noise_sigma, 35.0, 2.0);
+  const double c_noise = std::isfinite(noise_sigma) ? SoftAbove(noise_sigma, 7.0, 1.2) * structure *
+                                                          (1.0 - downscaled_structure)
+                                                    : 0.0;
   const double c_exposure =
       SoftAbove(std::isfinite(exposure_share) ? exposure_share : 0.0, 0.5, 0.08);
   const double c_brisque = std::isfinite(brisque_score) ? SoftAbove(brisque_score, 65.0, 5.0) : 0.0;
-  const double c_res = min_side > 0 ? SoftBelow(min_side, 310.0, 20.0) : 0.0;
+  // Below ~300 lines (288p, 240p and less); a 360-line clip is not low resolution, and a softer
+  // edge (0.08 there, 0.4 in z) tipped dark clean content already marked by exposure and BRISQUE.
+  const double c_res = min_side > 0 ? SoftBelow(min_side, 300.0, 10.0) : 0.0;
   const double upscaled_share = Median(upscaled);
   const double c_upscaled =
       std::isfinite(upscaled_share)
           ? SoftAbove(upscaled_share, 0.4, 0.05) * SoftAbove(Median(block_density), 0.03, 0.005)
           : 0.0;
+  // Exposure and BRISQUE only support: both high together is still one weak sign (a dark synthetic
+  // picture scores badly on both), not two.
   const double z = -3.5 + 5.0 * c_blur + 5.0 * std::max(c_block, c_upscaled) + 5.0 * c_noise +
-                   1.5 * c_exposure + 1.5 * c_brisque + 5.0 * c_res;
+                   1.5 * std::max(c_exposure, c_brisque) + 0.5 * std::min(c_exposure, c_brisque) +
+                   5.0 * c_res;
   const double p = std::clamp(Sigmoid(z), 0.001, 0.999);
 
   auto value = [](double v) -> nlohmann::json {
@@ -502,6 +559,7 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
                            {"blur_px", value(blur_px)},
                            {"spectral_curvature", value(spectral_curvature)},
                            {"edge_steepness", value(edge_steepness)},
+                           {"slope_coherence", value(slope_coherence)},
                            {"blockiness", value(grid_excess)},
                            {"noise", value(noise_sigma)},
                            {"level_spread", value(level_spread)},

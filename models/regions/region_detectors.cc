@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <numeric>
 #include <opencv2/imgproc.hpp>
 
@@ -506,6 +507,8 @@ constexpr double kStrongOverlayEvidence = 0.8;
 // title of a still picture, not a mark.
 constexpr double kTitleCentring = 0.05;
 constexpr float kStillRingMotion = 1.0F;
+// Words of one line of text are at most this many text heights apart.
+constexpr int kLineGapHeights = 2;
 
 // What a static-overlay candidate looks like over time.
 struct OverlayEvidence {
@@ -979,6 +982,37 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
     }
   }
 
+  // A cluster's box grows as boxes join it, so a word the detector returned alone in some frames
+  // (before its line's cluster reached it) can be left in a cluster of its own inside the line's:
+  // such a part of one line of text joins the line, with its frames.
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (size_t i = 0; i < clusters.size() && !merged; ++i) {
+      for (size_t j = 0; j < clusters.size(); ++j) {
+        if (i == j) continue;
+        const cv::Rect& line = clusters[i].box;
+        const cv::Rect& part = clusters[j].box;
+        if (line.area() < part.area() || (line & part).area() < 0.8 * part.area() ||
+            line.height * 2 > part.height * 3) {
+          continue;
+        }
+        Cluster& into = clusters[i];
+        const Cluster& from = clusters[j];
+        std::vector<int> frames_union;
+        std::set_union(into.frames.begin(), into.frames.end(), from.frames.begin(),
+                       from.frames.end(), std::back_inserter(frames_union));
+        into.frames = std::move(frames_union);
+        into.box |= part;
+        into.score_sum += from.score_sum;
+        into.boxes += from.boxes;
+        into.horizontal += from.horizontal;
+        clusters.erase(clusters.begin() + static_cast<std::ptrdiff_t>(j));
+        merged = true;
+        break;
+      }
+    }
+  }
+
   // Classify clusters; subtitle and top-caption clusters are merged into one band box each.
   Region subtitle{RegionKind::kText, cv::Rect(), 0.0F, "subtitle", true};
   Region top_caption{RegionKind::kText, cv::Rect(), 0.0F, "caption", true};
@@ -987,11 +1021,40 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
   // Text that stays put, letter for letter, in every frame while the video goes on is a mark
   // (a channel name, "SAMPLE"): reported as a watermark, whatever the picture does around it.
   const auto still_frames = PickFrames(frames, kOverlayFrames);
+  // A line of text may come as one box or as a box per word, depending on the detector's
+  // response at the gaps: centring is judged on the line, the union of the clusters that share
+  // its rows and lie within a few text heights of each other along it.
+  std::vector<cv::Rect> lines;
+  for (const auto& c : clusters) lines.push_back(c.box);
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (size_t i = 0; i < lines.size() && !merged; ++i) {
+      for (size_t j = i + 1; j < lines.size(); ++j) {
+        const cv::Rect& a = lines[i];
+        const cv::Rect& b = lines[j];
+        const int overlap = std::min(a.br().y, b.br().y) - std::max(a.y, b.y);
+        const int gap = std::max(a.x, b.x) - std::min(a.br().x, b.br().x);
+        const int height = std::max(a.height, b.height);
+        if (overlap < std::min(a.height, b.height) / 2 || gap > kLineGapHeights * height) continue;
+        lines[i] |= b;
+        lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(j));
+        merged = true;
+        break;
+      }
+    }
+  }
+  const auto LineOf = [&lines](const cv::Rect& box) {
+    for (const cv::Rect& line : lines) {
+      if ((line & box) == box) return line;
+    }
+    return box;
+  };
   const auto CentredOverStillPicture = [&](const cv::Rect& box) {
-    const double offset = std::abs(box.x + box.width / 2.0 - size.width / 2.0);
+    const cv::Rect line = LineOf(box);
+    const double offset = std::abs(line.x + line.width / 2.0 - size.width / 2.0);
     const int margin = std::max(size.width, size.height) / 64;
     return offset <= kTitleCentring * size.width && still_frames.size() >= 4 &&
-           RingMotion(still_frames, box, margin) < kStillRingMotion;
+           RingMotion(still_frames, line, margin) < kStillRingMotion;
   };
   for (const auto& c : clusters) {
     const float score = c.score_sum / static_cast<float>(c.boxes);

@@ -117,6 +117,20 @@ TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfTexturedContentIsLowQuality)
 
 // Flat bands and bars step sharply too, but rarely and along one direction: a test pattern is
 // not an upscale.
+// A 4x nearest-neighbour upscale of a 1280x720 clip is halved for analysis: a 2x upscale there,
+// whose steps are two pixels apart. The same texture at full detail does not read as one.
+TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfALargeClipIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const std::string life = "life=s=1280x720:r=25:mold=10:ratio=0.3:death_color=#302010";
+  const HeadOutput up = RunOn({"-f", "lavfi", "-i", life, "-t", "2", "-vf",
+                               "scale=320:180:flags=area,scale=1280:720:flags=neighbor"});
+  EXPECT_EQ(up.label, "low_quality_video") << up.scores.dump();
+  EXPECT_GT(up.scores["upscaled_blocks"].get<double>(), 0.45);
+  // (Its label is not pinned: halved one-pixel cells read as ~20 levels of noise, a known miss.)
+  const HeadOutput clean = RunOn({"-f", "lavfi", "-i", life, "-t", "2"}, "clean.mp4");
+  EXPECT_LT(clean.scores["upscaled_blocks"].get<double>(), 0.3) << clean.scores.dump();
+}
+
 TEST_F(LowQualityHeadTest, TestPatternsAreNotUpscales) {
   VSIEVE_REQUIRE_FFMPEG();
   const HeadOutput out =
@@ -148,6 +162,53 @@ TEST_F(LowQualityHeadTest, CellularTexturesAreNotNoise) {
   }
 }
 
+// Noise on a one-pixel automaton coded by MPEG-4: the noise estimate reads the automaton's
+// structure (60-190 levels with or without noise), so the noise shows only as pixels spread off
+// the automaton's levels.
+TEST_F(LowQualityHeadTest, NoiseOnCellularTexturesIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const std::vector<std::string> source = {
+      "-f", "lavfi", "-i", "cellauto=s=640x480:r=25:rule=150:scroll=1", "-t", "2"};
+  const std::vector<std::string> mpeg4 = {"-c:v", "mpeg4", "-q:v", "3"};
+  std::vector<std::string> clean_args = source;
+  clean_args.insert(clean_args.end(), mpeg4.begin(), mpeg4.end());
+  const HeadOutput clean = RunOn(clean_args, "clean.avi");
+  EXPECT_EQ(clean.label, "normal_video") << clean.scores.dump();
+  std::vector<std::string> noisy_args = source;
+  noisy_args.insert(noisy_args.end(), {"-vf", "noise=alls=50:allf=t"});
+  noisy_args.insert(noisy_args.end(), mpeg4.begin(), mpeg4.end());
+  const HeadOutput noisy = RunOn(noisy_args, "noisy.avi");
+  EXPECT_EQ(noisy.label, "low_quality_video") << noisy.scores.dump();
+  EXPECT_GT(noisy.scores["level_spread"].get<double>(), 8.0);
+}
+
+// Downscaled to the analysis size, a one-pixel automaton's two colours blend into 20-90 levels
+// and its structure reads as 40-80 levels of noise: that high an estimate on downscaled frames is
+// structure (noise strong enough to see reads 13-28 there). Noise on a downscaled scene still is
+// noise.
+TEST_F(LowQualityHeadTest, DownscaledCellularTexturesAreNotNoise) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput cells = RunOn({"-f", "lavfi", "-i", "cellauto=s=960x540:r=25:rule=18:scroll=1",
+                                  "-t", "2", "-c:v", "mjpeg", "-q:v", "4"},
+                                 "cells.mov");
+  EXPECT_EQ(cells.label, "normal_video") << cells.scores.dump();
+  EXPECT_GT(cells.scores["noise"].get<double>(), 35.0);
+  const HeadOutput noisy = RunOn(
+      {"-f", "lavfi", "-i", "mandelbrot=s=960x540:r=25", "-t", "2", "-vf", "noise=alls=90:allf=t"},
+      "noisy.mp4");
+  EXPECT_EQ(noisy.label, "low_quality_video") << noisy.scores.dump();
+}
+
+// A clean Game of Life on black at 360 lines: mostly clipped dark, and BRISQUE scores it badly,
+// but that is one weak sign, not two; and 360 lines are not low resolution.
+TEST_F(LowQualityHeadTest, DarkCleanTextureIsNormal) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const HeadOutput life = RunOn({"-f", "lavfi", "-i", "life=s=640x360:r=25:mold=10:ratio=0.3", "-t",
+                                 "3", "-c:v", "libx264", "-crf", "20"},
+                                "life.mp4");
+  EXPECT_EQ(life.label, "normal_video") << life.scores.dump();
+}
+
 // Blur on random textures: the blurred blobs of a cellular automaton or of the Game of Life read
 // as sharp fine texture to the edge-width measure; the bent spectrum and the lack of any steep
 // edge give the blur away. The same textures unblurred keep steep edges, mould blobs of the
@@ -173,6 +234,23 @@ TEST_F(LowQualityHeadTest, BlurOnRandomTexturesIsLowQuality) {
                                   "-t", "3"},
                                  "mould.mp4");
   EXPECT_GT(mould.scores["edge_steepness"].get<double>(), 0.35) << mould.scores.dump();
+}
+
+// A linear colour gradient has no edge to be sharp about: its soft colour bands read as wide,
+// blurred edges to every blur measure, but it is clean. The coherence of its slopes (one
+// direction over the whole frame) tells it apart; blur on a scene stays low quality.
+TEST_F(LowQualityHeadTest, SmoothGradientsAreNotBlurred) {
+  VSIEVE_REQUIRE_FFMPEG();
+  for (const std::string source : {"gradients=s=854x480:r=25:speed=0.02:nb_colors=3:seed=11",
+                                   "gradients=s=640x360:r=30:speed=0.04:nb_colors=6:seed=77",
+                                   "gradients=s=640x480:r=24:speed=0.005:nb_colors=2:seed=99"}) {
+    const HeadOutput out = RunOn({"-f", "lavfi", "-i", source, "-t", "2"});
+    EXPECT_EQ(out.label, "normal_video") << source << " " << out.scores.dump();
+    EXPECT_GT(out.scores["slope_coherence"].get<double>(), 0.97) << source;
+  }
+  const HeadOutput blurred = RunOn(With("gblur=sigma=9"), "blurred.mp4");
+  EXPECT_EQ(blurred.label, "low_quality_video") << blurred.scores.dump();
+  EXPECT_LT(blurred.scores["slope_coherence"].get<double>(), 0.9);
 }
 
 TEST_F(LowQualityHeadTest, LowResolutionIsLowQuality) {

@@ -372,10 +372,11 @@ TEST_F(TextRegionDetectorTest, StillTextInACornerIsAWatermark) {
 
 // A title centred at the top of a slide whose background stays still (a talk, a screen
 // recording: only an inset moves) is part of the slide, not a mark: reported, not avoided.
-// Disabled: it passes alone and with --gtest_repeat, but failed once in a parallel full-suite
-// run (the title came out a text_mark watermark, avoided): its verdict sits near a threshold of
-// the still-title rule. Re-enable once the rule has margin on this clip.
-TEST_F(TextRegionDetectorTest, DISABLED_StillTitleOfASlideIsNotAMark) {
+// Under load the detector's output varies a little: in some frames it returns a word of the title
+// alone, which used to make a cluster of its own, seen in only some frames (a top caption,
+// avoided). Parts of a line's cluster now join it. The next test pins a title that always comes
+// as a box per word.
+TEST_F(TextRegionDetectorTest, StillTitleOfASlideIsNotAMark) {
   std::string font;
   if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
       font.empty()) {
@@ -397,6 +398,36 @@ TEST_F(TextRegionDetectorTest, DISABLED_StillTitleOfASlideIsNotAMark) {
   ASSERT_NE(title, nullptr);
   EXPECT_EQ(title->kind, RegionKind::kText);
   EXPECT_FALSE(title->avoid);
+  EXPECT_EQ(SafeCrop(cv::Size(640, 360), regions), cv::Rect(0, 0, 640, 360));
+}
+
+// The same kind of title with wide gaps between its words, which the detector returns as a box
+// per word, none of them centred alone: the line they make is centred, so each word is the
+// slide's own text.
+TEST_F(TextRegionDetectorTest, StillTitleInSeparateWordsIsNotAMark) {
+  std::string font;
+  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
+      font.empty()) {
+    GTEST_SKIP() << "no font for drawtext";
+  }
+  const std::string word = "drawtext=fontfile=" + font + ":fontsize=32:fontcolor=black:y=14:";
+  auto frames =
+      Clip("slide_words.mp4",
+           {"-f", "lavfi", "-i", "gradients=s=640x360:r=25:nb_colors=3:seed=5", "-f", "lavfi", "-i",
+            "mandelbrot=s=160x120:r=25", "-filter_complex",
+            "[0]format=yuv420p,trim=end_frame=1,loop=loop=-1:size=1,setpts=N/25/TB[bg];"
+            "[bg][1]overlay=40:100:shortest=1," +
+                word + "text='Quarterly':x=w/2-tw-20," + word + "text='Review':x=w/2+20"});
+  TextRegionDetector detector(detector_);
+  const auto regions = Detected(detector, frames);
+  int words = 0;
+  for (const Region& r : regions) {
+    if (r.box.y >= 40) continue;
+    ++words;
+    EXPECT_EQ(r.kind, RegionKind::kText) << r.label << " " << r.box;
+    EXPECT_FALSE(r.avoid) << r.label << " " << r.box;
+  }
+  EXPECT_GE(words, 1);
   EXPECT_EQ(SafeCrop(cv::Size(640, 360), regions), cv::Rect(0, 0, 640, 360));
 }
 
