@@ -3,6 +3,7 @@
 // One RAII owner per libav handle used by the decoder. Private to media/.
 
 #include <memory>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,17 @@ struct OutputContextDeleter {
 };
 // Owns an output AVFormatContext and its AVIOContext.
 using OutputContextPtr = std::unique_ptr<AVFormatContext, OutputContextDeleter>;
+
+// swscale's SIMD code may read or write past the end of a row, so the BGR pictures it touches are
+// held in rows padded to 32 pixels with one spare row. Returns the `width` x `height` picture at
+// the top left of `*rows`, which is (re)allocated only when its size differs.
+inline cv::Mat PaddedBgr(int width, int height, cv::Mat* rows) {
+  const int padded_width = (width + 31) / 32 * 32;
+  if (rows->rows != height + 1 || rows->cols != padded_width || rows->type() != CV_8UC3) {
+    rows->create(height + 1, padded_width, CV_8UC3);
+  }
+  return (*rows)(cv::Rect(0, 0, width, height));
+}
 
 // A Status of `code` saying `what` failed, with libav's text for `err`.
 inline common::Status AvFailure(common::ErrorCode code, const std::string& what, int err) {

@@ -315,11 +315,7 @@ Status CropJob::Paint(const AVFrame* frame, int64_t pts) {
   if (to_bgr_ == nullptr || from_bgr_ == nullptr) {
     return Status(ErrorCode::kEncodeFailed, "no pixel format conversion for drawing");
   }
-  // Rows padded to 64 bytes and one spare row: swscale's SIMD writers may run past the width.
-  const int padded_w = (w + 31) / 32 * 32;
-  if (bgr_rows_.rows != h + 1 || bgr_rows_.cols != padded_w)
-    bgr_rows_.create(h + 1, padded_w, CV_8UC3);
-  cv::Mat stored = bgr_rows_(cv::Rect(0, 0, w, h));
+  cv::Mat stored = PaddedBgr(w, h, &bgr_rows_);
   uint8_t* bgr_data[4] = {bgr_rows_.data, nullptr, nullptr, nullptr};
   int bgr_linesize[4] = {static_cast<int>(bgr_rows_.step[0]), 0, 0, 0};
   if (sws_scale(to_bgr_.get(), frame->data, frame->linesize, 0, h, bgr_data, bgr_linesize) <= 0) {

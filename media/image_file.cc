@@ -31,14 +31,14 @@ StatusOr<cv::Mat> ToBgr(const AVFrame* frame) {
                   std::string("cannot convert pixel format ") +
                       av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame->format)));
   }
-  // Rows padded and one spare row: swscale's SIMD writers may run past the width.
-  cv::Mat padded(frame->height + 1, (frame->width + 31) / 32 * 32, CV_8UC3);
+  cv::Mat padded;
+  const cv::Mat picture = PaddedBgr(frame->width, frame->height, &padded);
   uint8_t* dst[4] = {padded.data, nullptr, nullptr, nullptr};
   int stride[4] = {static_cast<int>(padded.step[0]), 0, 0, 0};
   if (sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height, dst, stride) <= 0) {
     return Status(ErrorCode::kDecodeErrorsExceeded, "cannot convert the picture");
   }
-  return padded(cv::Rect(0, 0, frame->width, frame->height)).clone();
+  return picture.clone();
 }
 
 // Fills `frame` (allocated, in `format`) from `bgr`.
@@ -47,9 +47,8 @@ Status FromBgr(const cv::Mat& bgr, AVFrame* frame) {
                                    frame->height, static_cast<AVPixelFormat>(frame->format),
                                    SWS_POINT, nullptr, nullptr, nullptr));
   if (sws == nullptr) return Status(ErrorCode::kEncodeFailed, "cannot set up the conversion");
-  // A copy with padded rows, for the same reason as in ToBgr().
-  cv::Mat padded(bgr.rows + 1, (bgr.cols + 31) / 32 * 32, CV_8UC3, cv::Scalar::all(0));
-  bgr.copyTo(padded(cv::Rect(0, 0, bgr.cols, bgr.rows)));
+  cv::Mat padded;
+  bgr.copyTo(PaddedBgr(bgr.cols, bgr.rows, &padded));  // swscale may read past a row's end
   const uint8_t* src[4] = {padded.data, nullptr, nullptr, nullptr};
   const int stride[4] = {static_cast<int>(padded.step[0]), 0, 0, 0};
   if (sws_scale(sws.get(), src, stride, 0, bgr.rows, frame->data, frame->linesize) <= 0) {

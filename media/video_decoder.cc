@@ -629,16 +629,14 @@ bool LibavVideoDecoder::Convert(const AVFrame* frame, int64_t pts, Frame* out) {
     ++stats_.decode_errors;
     return false;
   }
-  // Rows padded to 64 bytes and one spare row: swscale's SIMD writers may run past the width.
-  const int padded_w = (out_w + 31) / 32 * 32;
-  cv::Mat padded(out_h + 1, padded_w, CV_8UC3);
+  cv::Mat padded;
+  const cv::Mat view = PaddedBgr(out_w, out_h, &padded);
   uint8_t* dst_data[4] = {padded.data, nullptr, nullptr, nullptr};
   int dst_linesize[4] = {static_cast<int>(padded.step[0]), 0, 0, 0};
   if (sws_scale(sws_.get(), frame->data, frame->linesize, 0, height, dst_data, dst_linesize) <= 0) {
     ++stats_.decode_errors;
     return false;
   }
-  const cv::Mat view = padded(cv::Rect(0, 0, out_w, out_h));
   switch (meta_.rotation) {
     case 90:
       cv::rotate(view, out->bgr, cv::ROTATE_90_CLOCKWISE);

@@ -550,7 +550,6 @@ void Pipeline::WorkLoop(int index) {
                                           ? hooks_.analyze(lease->get(), std::move(item->video))
                                           : (*lease)->Analyze(std::move(item->video));
         item->video = models::SampledVideo();
-        ReleaseDecoded(item.get());
         common::ReleaseFreeMemory();  // the frames are gone: keep resident memory flat
         item->info = std::move(report.info);
         for (const auto& [stage, ms] : report.stage_ms) item->stage_ms[stage] = ms;
@@ -561,7 +560,7 @@ void Pipeline::WorkLoop(int index) {
         }
       }
     }
-    // Skipped, failed or timed out before the analysis: its frames are not needed either.
+    // Analysed, or skipped, failed or timed out before: its frames are not needed any more.
     item->video = models::SampledVideo();
     ReleaseDecoded(item.get());
     if (crop_output_ != nullptr) {

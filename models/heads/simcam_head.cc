@@ -214,19 +214,16 @@ common::StatusOr<HeadOutput> SimcamHead::Run(const HeadInput& input) {
       size_t first = i - 1;
       size_t second = i;
       if (reuse && keys[first] > keys[second]) std::swap(first, second);
+      const auto measure = [&] {
+        return MeasurePair(frames[first]->gray, frames[second]->gray, frames[first]->corners);
+      };
       if (!reuse) {
-        pairs.push_back(
-            MeasurePair(frames[first]->gray, frames[second]->gray, frames[first]->corners));
+        pairs.push_back(measure());
         continue;
       }
       const std::pair<int64_t, int64_t> key(keys[first], keys[second]);
       auto found = pairs_.find(key);
-      if (found == pairs_.end()) {
-        found = pairs_
-                    .emplace(key, MeasurePair(frames[first]->gray, frames[second]->gray,
-                                              frames[first]->corners))
-                    .first;
-      }
+      if (found == pairs_.end()) found = pairs_.emplace(key, measure()).first;
       pairs.push_back(found->second);
     }
   } catch (const cv::Exception& e) {

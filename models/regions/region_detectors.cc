@@ -510,6 +510,25 @@ constexpr float kStillRingMotion = 1.0F;
 // Words of one line of text are at most this many text heights apart.
 constexpr int kLineGapHeights = 2;
 
+// Folds elements of `items` into each other until no pair joins: for the first pair (i, j), i != j,
+// with joins(items[i], items[j]), calls fold(items[i], items[j]), erases items[j] and starts over.
+// Both orders of a pair are asked, so joins() may be one-sided ("the first contains the second").
+template <typename T, typename Joins, typename Fold>
+void FoldUntilStable(std::vector<T>* items, Joins joins, Fold fold) {
+  for (bool folded = true; folded;) {
+    folded = false;
+    for (size_t i = 0; i < items->size() && !folded; ++i) {
+      for (size_t j = 0; j < items->size(); ++j) {
+        if (i == j || !joins((*items)[i], (*items)[j])) continue;
+        fold((*items)[i], (*items)[j]);
+        items->erase(items->begin() + static_cast<std::ptrdiff_t>(j));
+        folded = true;
+        break;
+      }
+    }
+  }
+}
+
 // What a static-overlay candidate looks like over time.
 struct OverlayEvidence {
   double stable = 0.0;       // mean share of frames whose gradient is near the mean gradient
@@ -871,20 +890,12 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
     boxes.emplace_back(stats.at<int>(i, cv::CC_STAT_LEFT), stats.at<int>(i, cv::CC_STAT_TOP),
                        stats.at<int>(i, cv::CC_STAT_WIDTH), stats.at<int>(i, cv::CC_STAT_HEIGHT));
   }
-  for (bool merged = true; merged;) {
-    merged = false;
-    for (size_t i = 0; i < boxes.size() && !merged; ++i) {
-      const cv::Rect near(boxes[i].x - k, boxes[i].y - k, boxes[i].width + 2 * k,
-                          boxes[i].height + 2 * k);
-      for (size_t j = i + 1; j < boxes.size(); ++j) {
-        if ((near & boxes[j]).empty()) continue;
-        boxes[i] |= boxes[j];
-        boxes.erase(boxes.begin() + static_cast<std::ptrdiff_t>(j));
-        merged = true;
-        break;
-      }
-    }
-  }
+  FoldUntilStable(
+      &boxes,
+      [k](const cv::Rect& a, const cv::Rect& b) {
+        return !(cv::Rect(a.x - k, a.y - k, a.width + 2 * k, a.height + 2 * k) & b).empty();
+      },
+      [](cv::Rect& into, const cv::Rect& from) { into |= from; });
   const double frame_area = size.area();
   const cv::Rect frame_rect(cv::Point(0, 0), size);
   for (const cv::Rect& box : boxes) {
@@ -985,33 +996,23 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
   // A cluster's box grows as boxes join it, so a word the detector returned alone in some frames
   // (before its line's cluster reached it) can be left in a cluster of its own inside the line's:
   // such a part of one line of text joins the line, with its frames.
-  for (bool merged = true; merged;) {
-    merged = false;
-    for (size_t i = 0; i < clusters.size() && !merged; ++i) {
-      for (size_t j = 0; j < clusters.size(); ++j) {
-        if (i == j) continue;
-        const cv::Rect& line = clusters[i].box;
-        const cv::Rect& part = clusters[j].box;
-        if (line.area() < part.area() || (line & part).area() < 0.8 * part.area() ||
-            line.height * 2 > part.height * 3) {
-          continue;
-        }
-        Cluster& into = clusters[i];
-        const Cluster& from = clusters[j];
+  FoldUntilStable(
+      &clusters,
+      [](const Cluster& line, const Cluster& part) {
+        return line.box.area() >= part.box.area() &&
+               (line.box & part.box).area() >= 0.8 * part.box.area() &&
+               line.box.height * 2 <= part.box.height * 3;
+      },
+      [](Cluster& into, const Cluster& from) {
         std::vector<int> frames_union;
         std::set_union(into.frames.begin(), into.frames.end(), from.frames.begin(),
                        from.frames.end(), std::back_inserter(frames_union));
         into.frames = std::move(frames_union);
-        into.box |= part;
+        into.box |= from.box;
         into.score_sum += from.score_sum;
         into.boxes += from.boxes;
         into.horizontal += from.horizontal;
-        clusters.erase(clusters.begin() + static_cast<std::ptrdiff_t>(j));
-        merged = true;
-        break;
-      }
-    }
-  }
+      });
 
   // Classify clusters; subtitle and top-caption clusters are merged into one band box each.
   Region subtitle{RegionKind::kText, cv::Rect(), 0.0F, "subtitle", true};
@@ -1026,23 +1027,15 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
   // its rows and lie within a few text heights of each other along it.
   std::vector<cv::Rect> lines;
   for (const auto& c : clusters) lines.push_back(c.box);
-  for (bool merged = true; merged;) {
-    merged = false;
-    for (size_t i = 0; i < lines.size() && !merged; ++i) {
-      for (size_t j = i + 1; j < lines.size(); ++j) {
-        const cv::Rect& a = lines[i];
-        const cv::Rect& b = lines[j];
+  FoldUntilStable(
+      &lines,
+      [](const cv::Rect& a, const cv::Rect& b) {
         const int overlap = std::min(a.br().y, b.br().y) - std::max(a.y, b.y);
         const int gap = std::max(a.x, b.x) - std::min(a.br().x, b.br().x);
-        const int height = std::max(a.height, b.height);
-        if (overlap < std::min(a.height, b.height) / 2 || gap > kLineGapHeights * height) continue;
-        lines[i] |= b;
-        lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(j));
-        merged = true;
-        break;
-      }
-    }
-  }
+        return overlap >= std::min(a.height, b.height) / 2 &&
+               gap <= kLineGapHeights * std::max(a.height, b.height);
+      },
+      [](cv::Rect& into, const cv::Rect& from) { into |= from; });
   const auto LineOf = [&lines](const cv::Rect& box) {
     for (const cv::Rect& line : lines) {
       if ((line & box) == box) return line;
