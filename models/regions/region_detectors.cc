@@ -948,7 +948,7 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
   std::vector<cv::Mat> images;
   images.reserve(picked.size());
   for (const cv::Mat* bgr : picked) images.push_back(*bgr);
-  VSIEVE_ASSIGN_OR_RETURN(auto per_frame, detector_->DetectTiled(images));
+  VSIEVE_ASSIGN_OR_RETURN(auto per_frame, detector_->DetectEach(images));
   const cv::Size size = images.front().size();
   const int n = static_cast<int>(images.size());
 

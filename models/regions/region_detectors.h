@@ -28,8 +28,8 @@ class BlurFillDetector : public RegionDetector {
 // Burned-in text and subtitles through the DB text detector on a few frames. Lines that sit in
 // caption bands or persist at one place are avoided (label "subtitle" / "caption"); others are
 // reported as "scene_text" with avoid = false. The detector is borrowed, not owned.
-// `max_frames` frames spread over the video are packed four to a forward pass (about 200 ms
-// each on two CPU cores), so the default of 4 costs one pass; 8 gives two.
+// `max_frames` frames spread over the video each take a 320x320 pass (about 50 ms each on two
+// CPU cores), so the default of 4 costs about 200 ms.
 class TextRegionDetector : public RegionDetector {
  public:
   explicit TextRegionDetector(TextDetector* detector, int max_frames = 4)

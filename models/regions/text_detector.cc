@@ -14,11 +14,9 @@ using common::ErrorCode;
 using common::Status;
 using common::StatusOr;
 
-// The converted PP-OCRv4 graph accepts other input sizes without an error, but its probability
-// map is all zeros for non-square inputs (checked at 640x384..640x512), so every pass is a full
-// 640x640 square and several frames share it through tiling.
-constexpr int kInputSide = 640;
-constexpr int kCellSide = kInputSide / 2;
+// The converted PP-OCRv4 graph runs at any square size, but only at the first size it ran at:
+// a later pass at another size gives an all-zero probability map (OpenCV 4.6 keeps the shapes
+// of its first pass), as does any non-square input. So a detector keeps one square side.
 // DB post-processing, as PaddleOCR's defaults (det_db_thresh, det_db_box_thresh,
 // det_db_unclip_ratio).
 constexpr float kBinaryThreshold = 0.3F;
@@ -106,13 +104,18 @@ std::vector<TextBox> BoxesFromProb(const cv::Mat& prob, double scale, const cv::
 
 }  // namespace
 
-StatusOr<std::unique_ptr<TextDetector>> TextDetector::Load(const std::string& model_path) {
+StatusOr<std::unique_ptr<TextDetector>> TextDetector::Load(const std::string& model_path,
+                                                           int side) {
+  if (side < 32 || side % 32 != 0) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "text detector side must be a multiple of 32, got " + std::to_string(side));
+  }
   try {
     cv::dnn::Net net = cv::dnn::readNetFromONNX(model_path);
     if (net.empty()) return Status(ErrorCode::kModelFailed, "empty net from " + model_path);
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-    return std::unique_ptr<TextDetector>(new TextDetector(std::move(net)));
+    return std::unique_ptr<TextDetector>(new TextDetector(std::move(net), side));
   } catch (const cv::Exception& e) {
     return ModelError("loading text detector " + model_path, e);
   }
@@ -140,20 +143,20 @@ StatusOr<std::shared_ptr<TextDetector>> TextDetector::LoadShared(const std::stri
   return net;
 }
 
-StatusOr<cv::Mat> TextDetector::Forward(const cv::Mat& input640) {
+StatusOr<cv::Mat> TextDetector::Forward(const cv::Mat& square) {
   try {
     cv::Mat input;
-    input640.convertTo(input, CV_32FC3, 1.0 / 255.0);
+    square.convertTo(input, CV_32FC3, 1.0 / 255.0);
     cv::subtract(input, kDetMean, input);
     cv::divide(input, kDetStd, input);
     cv::Mat blob = cv::dnn::blobFromImage(input);
     net_.setInput(blob);
     cv::Mat out = net_.forward();
-    if (out.total() != static_cast<size_t>(kInputSide) * kInputSide) {
+    if (out.total() != square.total()) {
       return Status(ErrorCode::kModelFailed,
                     "text detector output has " + std::to_string(out.total()) + " values");
     }
-    return cv::Mat(kInputSide, kInputSide, CV_32FC1, out.ptr<float>()).clone();
+    return cv::Mat(square.rows, square.cols, CV_32FC1, out.ptr<float>()).clone();
   } catch (const cv::Exception& e) {
     return ModelError("running text detector", e);
   }
@@ -165,46 +168,33 @@ StatusOr<std::vector<TextBox>> TextDetector::Detect(const cv::Mat& bgr) {
   }
   std::lock_guard lock(mutex_);
   BusyScope busy(&busy_);
-  cv::Mat canvas(kInputSide, kInputSide, CV_8UC3, cv::Scalar::all(0));
-  cv::Mat fitted;
-  const double scale = FitInto(bgr, kInputSide, &fitted);
-  fitted.copyTo(canvas(cv::Rect(0, 0, fitted.cols, fitted.rows)));
-  VSIEVE_ASSIGN_OR_RETURN(cv::Mat prob, Forward(canvas));
-  return BoxesFromProb(prob(cv::Rect(0, 0, fitted.cols, fitted.rows)), scale, bgr.size());
+  return DetectLocked(bgr);
 }
 
-StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectTiled(
+StatusOr<std::vector<TextBox>> TextDetector::DetectLocked(const cv::Mat& bgr) {
+  cv::Mat canvas(side_, side_, CV_8UC3, cv::Scalar::all(0));
+  cv::Mat fitted;
+  const double scale = FitInto(bgr, side_, &fitted);
+  const cv::Rect cell(cv::Point(0, 0), fitted.size());
+  fitted.copyTo(canvas(cell));
+  VSIEVE_ASSIGN_OR_RETURN(cv::Mat prob, Forward(canvas));
+  return BoxesFromProb(prob(cell), scale, bgr.size());
+}
+
+StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectEach(
     const std::vector<cv::Mat>& images) {
+  for (const cv::Mat& image : images) {
+    if (image.empty() || image.type() != CV_8UC3) {
+      return Status(ErrorCode::kInvalidArgument, "text detector needs non-empty BGR images");
+    }
+  }
   std::lock_guard lock(mutex_);
   BusyScope busy(&busy_);
-  return DetectTiledLocked(images);
-}
-
-StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectTiledLocked(
-    const std::vector<cv::Mat>& images) {
   std::vector<std::vector<TextBox>> results;
   results.reserve(images.size());
-  for (size_t start = 0; start < images.size(); start += 4) {
-    const size_t count = std::min<size_t>(4, images.size() - start);
-    cv::Mat canvas(kInputSide, kInputSide, CV_8UC3, cv::Scalar::all(0));
-    std::vector<cv::Rect> cells(count);
-    std::vector<double> scales(count);
-    for (size_t k = 0; k < count; ++k) {
-      const cv::Mat& image = images[start + k];
-      if (image.empty() || image.type() != CV_8UC3) {
-        return Status(ErrorCode::kInvalidArgument, "text detector needs non-empty BGR images");
-      }
-      cv::Mat fitted;
-      scales[k] = FitInto(image, kCellSide, &fitted);
-      const cv::Point origin(static_cast<int>(k % 2) * kCellSide,
-                             static_cast<int>(k / 2) * kCellSide);
-      cells[k] = cv::Rect(origin, fitted.size());
-      fitted.copyTo(canvas(cells[k]));
-    }
-    VSIEVE_ASSIGN_OR_RETURN(cv::Mat prob, Forward(canvas));
-    for (size_t k = 0; k < count; ++k) {
-      results.push_back(BoxesFromProb(prob(cells[k]), scales[k], images[start + k].size()));
-    }
+  for (const cv::Mat& image : images) {
+    VSIEVE_ASSIGN_OR_RETURN(std::vector<TextBox> boxes, DetectLocked(image));
+    results.push_back(std::move(boxes));
   }
   return results;
 }

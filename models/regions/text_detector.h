@@ -19,14 +19,18 @@ struct TextBox {
   float score = 0.0F;    // mean text probability inside the blob
 };
 
-// PP-OCR's DB (differentiable binarisation) text detector through OpenCV DNN. The model takes
-// 1x3x640x640; Detect() letterboxes each image into that input. DetectTiled() packs up to four
-// images (2x2, each at half resolution) into one forward pass, which is how the filter keeps
-// text detection cheap. Thread-safe: calls on one detector are serialized (it owns one
-// cv::dnn::Net, whose buffers for a 640x640 pass take about 100 MB). Errors: kModelFailed.
+// PP-OCR's DB (differentiable binarisation) text detector through OpenCV DNN. Each image is
+// letterboxed into a square pass of its own, `side` pixels (the model was converted at 640; the
+// filter runs it at 320, half resolution: four 320 passes cost about one 640 pass, and the net's
+// buffers take about 25 MB instead of 100). A detector keeps the side it was loaded with: the
+// converted graph gives an all-zero map once the input size changes. Thread-safe: calls on one
+// detector are serialized (it owns one cv::dnn::Net). Errors: kModelFailed, kInvalidArgument
+// (an empty or non-BGR image, a side that is not a multiple of 32).
 class TextDetector {
  public:
-  static common::StatusOr<std::unique_ptr<TextDetector>> Load(const std::string& model_path);
+  static constexpr int kDefaultSide = 320;
+  static common::StatusOr<std::unique_ptr<TextDetector>> Load(const std::string& model_path,
+                                                              int side = kDefaultSide);
 
   // A detector shared within the process: the filters of one process borrow at most
   // SharedNetCount() nets of `model_path`, handed out in turn (so two workers share one net on
@@ -39,20 +43,21 @@ class TextDetector {
 
   common::StatusOr<std::vector<TextBox>> Detect(const cv::Mat& bgr);
   // Returns one list per image, boxes in that image's pixels.
-  common::StatusOr<std::vector<std::vector<TextBox>>> DetectTiled(
+  common::StatusOr<std::vector<std::vector<TextBox>>> DetectEach(
       const std::vector<cv::Mat>& images);
 
-  // True while a Detect() or DetectTiled() call runs (a hint: it may change at once).
+  // True while a Detect() or DetectEach() call runs (a hint: it may change at once).
   bool Busy() const { return busy_.load(std::memory_order_relaxed); }
 
  private:
-  explicit TextDetector(cv::dnn::Net net) : net_(std::move(net)) {}
-  common::StatusOr<cv::Mat> Forward(const cv::Mat& input640);  // returns the 640x640 prob map
-  common::StatusOr<std::vector<std::vector<TextBox>>> DetectTiledLocked(
-      const std::vector<cv::Mat>& images);
+  TextDetector(cv::dnn::Net net, int side) : side_(side), net_(std::move(net)) {}
+  // The probability map of one square BGR input, of the input's size.
+  common::StatusOr<cv::Mat> Forward(const cv::Mat& square);
+  common::StatusOr<std::vector<TextBox>> DetectLocked(const cv::Mat& bgr);
 
-  std::mutex mutex_;  // held for the whole of a Detect() or DetectTiled() call
+  std::mutex mutex_;  // held for the whole of a Detect() or DetectEach() call
   std::atomic<bool> busy_{false};
+  const int side_;
   cv::dnn::Net net_;  // guarded by mutex_
 };
 

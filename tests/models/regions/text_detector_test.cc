@@ -39,7 +39,7 @@ class TextDetectorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (SharedAssetsDir().empty()) return;
-    auto det = TextDetector::Load(ModelFile("ch_PP-OCRv4_det_640x640_ocv46.onnx"));
+    auto det = TextDetector::Load(ModelFile("ch_PP-OCRv4_det_640x640_ocv46.onnx"), 640);
     if (det.ok()) detector_ = std::move(det).value().release();
     auto cls = TextAngleClassifier::Load(ModelFile("ch_ppocr_mobile_v2.0_cls_48x192_ocv46.onnx"));
     if (cls.ok()) classifier_ = std::move(cls).value().release();
@@ -90,22 +90,24 @@ TEST_F(TextDetectorTest, FindsDrawnLineWhereItWasDrawn) {
   EXPECT_GE(IoU(all, cv::Rect(120, 272, 410, 30)), 0.5);
 }
 
-TEST_F(TextDetectorTest, TiledDetectionMapsBoxesBack) {
+TEST_F(TextDetectorTest, HalfSizeDetectionMapsBoxesBack) {
   const cv::Mat image = cv::imread(SharedAssetsDir() + "/images/scenetext01.jpg");
   ASSERT_FALSE(image.empty());
-  auto single = detector_->Detect(image);
+  auto single = detector_->Detect(image);  // at the model's 640
   ASSERT_TRUE(single.ok());
+  auto half = TextDetector::Load(ModelFile("ch_PP-OCRv4_det_640x640_ocv46.onnx"));  // 320
+  ASSERT_TRUE(half.ok()) << half.status().ToString();
   cv::Mat blank(image.size(), CV_8UC3, cv::Scalar::all(128));
   cv::Mat flipped;
   cv::flip(image, flipped, 1);
-  auto tiled = detector_->DetectTiled({blank, image, flipped});
-  ASSERT_TRUE(tiled.ok()) << tiled.status().ToString();
-  ASSERT_EQ(tiled->size(), 3U);
-  EXPECT_TRUE((*tiled)[0].empty());
+  auto each = (*half)->DetectEach({blank, image, flipped});
+  ASSERT_TRUE(each.ok()) << each.status().ToString();
+  ASSERT_EQ(each->size(), 3U);
+  EXPECT_TRUE((*each)[0].empty());
   // The same text found at half resolution lands on the same place in the image's pixels.
-  ASSERT_FALSE((*tiled)[1].empty());
+  ASSERT_FALSE((*each)[1].empty());
   int matched = 0;
-  for (const TextBox& t : (*tiled)[1]) {
+  for (const TextBox& t : (*each)[1]) {
     for (const TextBox& s : *single) {
       if (IoU(t.box, s.box) >= 0.5) {
         ++matched;
@@ -113,26 +115,38 @@ TEST_F(TextDetectorTest, TiledDetectionMapsBoxesBack) {
       }
     }
   }
-  EXPECT_GE(matched * 2, static_cast<int>((*tiled)[1].size()));
+  EXPECT_GE(matched * 2, static_cast<int>((*each)[1].size()));
   // The mirrored image's boxes are mirrored.
-  ASSERT_FALSE((*tiled)[2].empty());
-  for (const TextBox& t : (*tiled)[2]) {
+  ASSERT_FALSE((*each)[2].empty());
+  for (const TextBox& t : (*each)[2]) {
     EXPECT_GE(t.box.x + t.box.width, image.cols / 3);
   }
 }
 
-TEST_F(TextDetectorTest, MoreThanFourImagesTakeSeveralPasses) {
+TEST_F(TextDetectorTest, EachImageGetsItsOwnBoxes) {
   const cv::Mat image = cv::imread(SharedAssetsDir() + "/images/scenetext01.jpg");
   ASSERT_FALSE(image.empty());
-  auto tiled = detector_->DetectTiled(std::vector<cv::Mat>(5, image));
-  ASSERT_TRUE(tiled.ok());
-  ASSERT_EQ(tiled->size(), 5U);
-  EXPECT_EQ((*tiled)[0].size(), (*tiled)[4].size());
+  auto each = detector_->DetectEach(std::vector<cv::Mat>(5, image));
+  ASSERT_TRUE(each.ok());
+  ASSERT_EQ(each->size(), 5U);
+  // An image's boxes do not depend on the images beside it in the call.
+  const cv::Mat blank(image.size(), CV_8UC3, cv::Scalar::all(128));
+  auto after_blank = detector_->DetectEach({blank, image});
+  ASSERT_TRUE(after_blank.ok());
+  ASSERT_EQ(after_blank->size(), 2U);
+  for (const auto& boxes : {(*each)[4], (*after_blank)[1]}) {
+    ASSERT_EQ(boxes.size(), (*each)[0].size());
+    for (size_t i = 0; i < boxes.size(); ++i) EXPECT_EQ(boxes[i].box, (*each)[0][i].box);
+  }
+  EXPECT_FALSE(detector_->DetectEach({image, cv::Mat()}).ok());
 }
 
 TEST_F(TextDetectorTest, RejectsBadInput) {
   EXPECT_FALSE(detector_->Detect(cv::Mat()).ok());
   EXPECT_FALSE(detector_->Detect(cv::Mat(10, 10, CV_8UC1)).ok());
+  auto odd_side = TextDetector::Load(ModelFile("ch_PP-OCRv4_det_640x640_ocv46.onnx"), 100);
+  ASSERT_FALSE(odd_side.ok());
+  EXPECT_EQ(odd_side.status().code(), common::ErrorCode::kInvalidArgument);
   EXPECT_FALSE(classifier_->UpsideDownProbability(cv::Mat()).ok());
 }
 
@@ -167,14 +181,14 @@ TEST_F(TextDetectorTest, SharedNetServesConcurrentCallersAlike) {
   cv::putText(image, "SHARED NET", cv::Point(150, 300), cv::FONT_HERSHEY_DUPLEX, 1.4,
               cv::Scalar::all(255), 2, cv::LINE_AA);
   const std::vector<cv::Mat> images = {image, image, image};
-  auto alone = nets.front()->DetectTiled(images);
+  auto alone = nets.front()->DetectEach(images);
   ASSERT_TRUE(alone.ok()) << alone.status().ToString();
   ASSERT_FALSE(alone->front().empty());
   std::vector<std::vector<std::vector<TextBox>>> answers(4);
   std::vector<std::thread> callers;
   for (size_t t = 0; t < answers.size(); ++t) {
     callers.emplace_back([&, t] {
-      auto found = nets.front()->DetectTiled(images);
+      auto found = nets.front()->DetectEach(images);
       if (found.ok()) answers[t] = std::move(found).value();
     });
   }
