@@ -24,12 +24,20 @@ struct VideoMeta {
 
 // One decoded, displayed-orientation frame. `bgr` is scaled by analysis_scale
 // (analysis pixels = displayed pixels * scale) so that memory stays bounded for 8K input.
+// A thin frame is one only the windows read (SamplingPlan::full): it is kept smaller still,
+// as ThinCopy() makes it, and whole-clip consumers (SelectEven) pass it over.
 struct Frame {
   int64_t index = 0;      // display-order frame number, from the timestamp and fps
   double time_s = 0.0;    // presentation time from the start of the stream
   double analysis_scale = 1.0;
+  bool thin = false;
   cv::Mat bgr;            // CV_8UC3
 };
+
+// `frame` with its long side brought down to `max_side` (INTER_AREA), marked thin. A frame
+// already that small is shared, not copied. Every thin picture of a video comes from here, so
+// a thin copy of a full frame matches a frame decoded thin.
+Frame ThinCopy(const Frame& frame, int max_side);
 
 // Counters of everything that went wrong while reading; written into the result row.
 struct DecodeStats {
@@ -46,7 +54,8 @@ struct DecodeStats {
 // The first frames whose time lies in [start_s, end_s), in order.
 std::vector<const Frame*> FramesIn(const std::vector<Frame>& frames, double start_s, double end_s);
 
-// `count` frames spread evenly over `frames` (all of them when there are fewer).
+// `count` frames spread evenly over the full (not thin) frames of `frames` (all of them when
+// there are fewer; over every frame when none is full).
 std::vector<const Frame*> SelectEven(const std::vector<Frame>& frames, int count);
 
 }  // namespace vsieve::media

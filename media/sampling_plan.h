@@ -6,11 +6,13 @@
 
 namespace vsieve::media {
 
-// How densely each consumer needs frames. One plan serves all of them: region detection and the
-// whole-clip heads take evenly spread subsets of the planned frames, and each sliding window
-// (and its reversed copy) takes the planned frames inside it. Nothing is decoded twice.
+// How densely each consumer needs frames. One plan serves all of them: the centres of
+// max(region_frames, clip_frames) equal bins of the clip are decoded in full, and region
+// detection and the whole-clip heads take evenly spread subsets of those; each sliding window
+// (and its reversed copy) takes the planned frames inside it, thin or full. Nothing is decoded
+// twice.
 struct SamplingOptions {
-  int region_frames = 8;  // frames for abnormal-region detection
+  int region_frames = 8;  // frames for abnormal-region detection (at least)
   int clip_frames = 16;   // frames for whole-clip heads
   double window_s = 4.0;  // sliding windows (seed 001, 8.2): length
   double stride_s = 3.0;  //   and stride
@@ -27,6 +29,10 @@ struct SamplingPlan {
     double end_s = 0.0;
   };
   std::vector<double> times_s;  // ascending, each inside [0, duration)
+  // Parallel to times_s: true where region detection or the whole-clip heads read the frame
+  // (decoded at the analysis size), false where only the windows and bursts do (decoded thin:
+  // DecodeLimits::thin_max_side). Empty means every frame is read in full.
+  std::vector<bool> full;
   std::vector<Window> windows;  // in order; may be empty for clips shorter than a window
 };
 

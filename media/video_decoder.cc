@@ -120,6 +120,7 @@ class LibavVideoDecoder final : public VideoDecoder {
   // What the sampling loop knows about the position of the demuxer and decoder.
   struct Cursor {
     std::vector<int64_t> targets;  // planned times as stream pts, ascending
+    std::vector<bool> full;        // parallel to targets: read in full (SamplingPlan::full)
     size_t next = 0;               // first target not yet satisfied
     size_t satisfied = 0;          // targets mapped to a returned frame (duplicates included)
     int64_t max_read_pts = AV_NOPTS_VALUE;  // highest pts/dts among packets read
@@ -158,8 +159,9 @@ class LibavVideoDecoder final : public VideoDecoder {
   // Receives every ready frame: counts it, checks a fresh seek's landing, and returns it for
   // each planned time it is the first to reach.
   void ReceiveFrames(Cursor* cursor, std::vector<Frame>* out);
-  // Converts `frame` to a scaled, rotated BGR Frame; false when it cannot be converted.
-  bool Convert(const AVFrame* frame, int64_t pts, Frame* out);
+  // Converts `frame` to a scaled, rotated BGR Frame, thin unless `full`; false when it cannot
+  // be converted.
+  bool Convert(const AVFrame* frame, int64_t pts, bool full, Frame* out);
   double PtsToSeconds(int64_t pts) const;
   int ErrorSum() const {
     return stats_.demux_errors + stats_.decode_errors + stats_.corrupt_frames;
@@ -362,7 +364,9 @@ StatusOr<std::vector<Frame>> LibavVideoDecoder::Sample(const SamplingPlan& plan)
   // A frame stamped within this much before a planned time counts as reaching it: container
   // timestamps are rounded (Matroska stores milliseconds).
   const double tolerance = meta_.fps > 0.0 ? std::min(1e-3, 0.25 / meta_.fps) : 1e-3;
-  for (double t : plan.times_s) {
+  for (size_t i = 0; i < plan.times_s.size(); ++i) {
+    cursor.full.push_back(plan.full.size() != plan.times_s.size() || plan.full[i]);
+    const double t = plan.times_s[i];
     const double ticks = std::max(0.0, t - tolerance) / tb;
     const int64_t target = start_pts_ + static_cast<int64_t>(std::ceil(std::min(ticks, 9e15)));
     if (cursor.targets.empty() || target > cursor.targets.back()) {
@@ -453,15 +457,17 @@ StatusOr<std::vector<Frame>> LibavVideoDecoder::Sample(const SamplingPlan& plan)
     const double frame_s = meta_.fps > 0.0 ? 1.0 / meta_.fps : 0.0;
     const double last_s = PtsToSeconds(cursor.last_frame_pts);
     bool mapped = false;
+    bool full = false;
     while (cursor.next < cursor.targets.size() &&
            PtsToSeconds(cursor.targets[cursor.next]) < last_s + 1.5 * frame_s) {
+      full = full || cursor.full[cursor.next];
       ++cursor.next;
       ++cursor.satisfied;
       mapped = true;
     }
     if (mapped && !cursor.last_frame_returned) {
       Frame frame;
-      if (Convert(last_frame_.get(), cursor.last_frame_pts, &frame)) {
+      if (Convert(last_frame_.get(), cursor.last_frame_pts, full, &frame)) {
         out.push_back(std::move(frame));
       }
     }
@@ -589,16 +595,22 @@ void LibavVideoDecoder::ReceiveFrames(Cursor* cursor, std::vector<Frame>* out) {
       }
     }
 
+    // Every planned time this frame reaches; it is kept in full when any of them wants it so.
+    size_t reached = cursor->next;
+    bool full = false;
+    while (reached < cursor->targets.size() && pts >= cursor->targets[reached]) {
+      full = full || cursor->full[reached];
+      ++reached;
+    }
     bool returned = false;
-    while (cursor->next < cursor->targets.size() && pts >= cursor->targets[cursor->next]) {
-      if (!returned) {
-        Frame frame;
-        if (!Convert(frame_.get(), pts, &frame)) break;
+    if (reached > cursor->next) {
+      Frame frame;
+      if (Convert(frame_.get(), pts, full, &frame)) {
         out->push_back(std::move(frame));
         returned = true;
+        cursor->satisfied += reached - cursor->next;
+        cursor->next = reached;
       }
-      ++cursor->next;
-      ++cursor->satisfied;
     }
     cursor->last_frame_pts = pts;
     cursor->last_frame_returned = returned;
@@ -607,7 +619,7 @@ void LibavVideoDecoder::ReceiveFrames(Cursor* cursor, std::vector<Frame>* out) {
   }
 }
 
-bool LibavVideoDecoder::Convert(const AVFrame* frame, int64_t pts, Frame* out) {
+bool LibavVideoDecoder::Convert(const AVFrame* frame, int64_t pts, bool full, Frame* out) {
   const int width = frame->width;
   const int height = frame->height;
   if (width <= 0 || height <= 0 || frame->format < 0 ||
@@ -656,6 +668,7 @@ bool LibavVideoDecoder::Convert(const AVFrame* frame, int64_t pts, Frame* out) {
   const double index = out->time_s * meta_.fps;
   out->index =
       meta_.fps > 0.0 && std::fabs(index) < 9e15 ? std::llround(index) : stats_.frames_decoded - 1;
+  if (!full && limits_.thin_max_side > 0) *out = ThinCopy(*out, limits_.thin_max_side);
   return true;
 }
 

@@ -20,6 +20,7 @@ struct DecodeLimits {
   double open_deadline_s = 10.0;         // interrupt callback deadline for opening
   double decode_deadline_s = 120.0;      // and for sampling
   int analysis_max_side = 640;           // frames are scaled so their long side is at most this
+  int thin_max_side = 320;  // frames only windows read (SamplingPlan::full): this long side; 0 off
   // Failure thresholds, checked after sampling:
   double max_error_ratio = 0.2;     // (demux + decode errors + corrupt) / packets read
   int max_errors = 200;             // absolute cap on the same sum

@@ -624,11 +624,11 @@ Status LoadSections(const toml::table& root, FilterConfig* config) {
   }
   if (const toml::table* t = root["limits"].as_table()) {
     auto& l = opt.limits;
-    VSIEVE_RETURN_IF_ERROR(
-        CheckKeys(*t, "limits",
-                  {"probe_size_bytes", "analyze_duration_s", "max_dimension", "max_pixels",
-                   "min_dimension", "open_deadline_s", "decode_deadline_s", "analysis_max_side",
-                   "max_error_ratio", "max_errors", "min_returned_ratio", "decoder_threads"}));
+    VSIEVE_RETURN_IF_ERROR(CheckKeys(
+        *t, "limits",
+        {"probe_size_bytes", "analyze_duration_s", "max_dimension", "max_pixels", "min_dimension",
+         "open_deadline_s", "decode_deadline_s", "analysis_max_side", "thin_max_side",
+         "max_error_ratio", "max_errors", "min_returned_ratio", "decoder_threads"}));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "probe_size_bytes", &l.probe_size_bytes));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "analyze_duration_s", &l.analyze_duration_s));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "max_dimension", &l.max_dimension));
@@ -637,6 +637,7 @@ Status LoadSections(const toml::table& root, FilterConfig* config) {
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "open_deadline_s", &l.open_deadline_s));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "decode_deadline_s", &l.decode_deadline_s));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "analysis_max_side", &l.analysis_max_side));
+    VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "thin_max_side", &l.thin_max_side));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "max_error_ratio", &l.max_error_ratio));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "max_errors", &l.max_errors));
     VSIEVE_RETURN_IF_ERROR(Read(*t, "limits", "min_returned_ratio", &l.min_returned_ratio));
@@ -700,6 +701,9 @@ common::Status ValidateFilterOptions(const models::FilterOptions& opt) {
   if (!(s.stride_s > 0.0)) return KeyError("sampling.stride_s", "must be positive");
   const auto& l = opt.limits;
   VSIEVE_RETURN_IF_ERROR(AtLeast("limits.analysis_max_side", l.analysis_max_side, 32));
+  if (l.thin_max_side != 0 && l.thin_max_side < 32) {
+    return KeyError("limits.thin_max_side", "must be 0 (off) or at least 32");
+  }
   VSIEVE_RETURN_IF_ERROR(AtLeast("limits.max_dimension", l.max_dimension, 16));
   VSIEVE_RETURN_IF_ERROR(AtLeast("limits.min_dimension", l.min_dimension, 1));
   VSIEVE_RETURN_IF_ERROR(AtLeast("limits.decoder_threads", l.decoder_threads, 1));
@@ -966,6 +970,7 @@ nlohmann::json FilterOptionsToJson(const models::FilterOptions& o) {
         {"open_deadline_s", o.limits.open_deadline_s},
         {"decode_deadline_s", o.limits.decode_deadline_s},
         {"analysis_max_side", o.limits.analysis_max_side},
+        {"thin_max_side", o.limits.thin_max_side},
         {"max_error_ratio", o.limits.max_error_ratio},
         {"max_errors", o.limits.max_errors},
         {"min_returned_ratio", o.limits.min_returned_ratio},

@@ -55,10 +55,44 @@ HeadInput MakeInput(const std::vector<const media::Frame*>& frames, const media:
   return input;
 }
 
-// Text across the middle of the picture (title cards, large captions) cannot be cropped away
-// without losing most of the frame. When the crop keeps less than kMinCropShare of the frame,
-// such text is still reported but stops shaping the crop. Returns true if anything changed.
-constexpr double kMinCropShare = 0.4;
+// A frame at the analysis size (all of them share it); `frames` must not be empty.
+const media::Frame& FullFrame(const std::vector<media::Frame>& frames) {
+  return *media::SelectEven(frames, 1).front();
+}
+
+// Every frame of `frames` as its thin copy (media::ThinCopy; a frame decoded thin is shared):
+// the pictures the windows, vfx_filter and simcam_filter read, all of one size.
+std::vector<media::Frame> ThinFrames(const std::vector<media::Frame>& frames, int max_side) {
+  std::vector<media::Frame> thin;
+  thin.reserve(frames.size());
+  for (const media::Frame& frame : frames) {
+    thin.push_back(frame.thin ? frame : media::ThinCopy(frame, max_side));
+  }
+  return thin;
+}
+
+// The thin copies of `picked` (pointers into `frames`), in the same order.
+std::vector<const media::Frame*> ThinOf(const std::vector<const media::Frame*>& picked,
+                                        const std::vector<media::Frame>& frames,
+                                        const std::vector<media::Frame>& thin) {
+  std::vector<const media::Frame*> out;
+  out.reserve(picked.size());
+  for (const media::Frame* frame : picked) out.push_back(&thin[frame - frames.data()]);
+  return out;
+}
+
+// `rect`, in the pixels of a `from` picture, in those of the same picture at `to`.
+cv::Rect ScaleRect(const cv::Rect& rect, const cv::Size& from, const cv::Size& to) {
+  if (from == to || from.width <= 0 || from.height <= 0) return rect;
+  const double fx = static_cast<double>(to.width) / from.width;
+  const double fy = static_cast<double>(to.height) / from.height;
+  const int x0 = static_cast<int>(std::lround(rect.x * fx));
+  const int y0 = static_cast<int>(std::lround(rect.y * fy));
+  const int x1 = static_cast<int>(std::lround((rect.x + rect.width) * fx));
+  const int y1 = static_cast<int>(std::lround((rect.y + rect.height) * fy));
+  return cv::Rect(x0, y0, std::max(1, x1 - x0), std::max(1, y1 - y0)) &
+         cv::Rect(cv::Point(0, 0), to);
+}
 
 // A static overlay found on the same text by its still edges (half its box or more inside a
 // text region's) is that text, and is relaxed with it.
@@ -72,6 +106,12 @@ bool CoveredByText(const Region& region, const std::vector<Region>& regions) {
   }
   return false;
 }
+
+}  // namespace
+
+// A crop keeping less than this share of the frame is not trusted to be a safe crop when
+// central text drove it (see RelaxCentralText in the header).
+constexpr double kMinCropShare = 0.5;
 
 bool RelaxCentralText(const cv::Size& frame, const cv::Rect& crop, std::vector<Region>* regions) {
   if (crop.area() >= kMinCropShare * frame.area()) return false;
@@ -91,8 +131,6 @@ bool RelaxCentralText(const cv::Size& frame, const cv::Rect& crop, std::vector<R
   }
   return changed;
 }
-
-}  // namespace
 
 common::StatusOr<std::unique_ptr<VideoFilter>> VideoFilter::Create(
     const FilterOptions& options, std::shared_ptr<ConfiguredModels> configured) {
@@ -179,8 +217,13 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames,
                              const media::VideoMeta& meta, const std::vector<Region>& regions,
                              const cv::Rect& crop, nlohmann::json* info) {
   const uint64_t serial = ++video_serial_;
-  const HeadInput clip = MakeInput(media::SelectEven(frames, options_.sampling.clip_frames), meta,
-                                   regions, crop, serial);
+  const std::vector<const media::Frame*> clip_frames =
+      media::SelectEven(frames, options_.sampling.clip_frames);
+  const HeadInput clip = MakeInput(clip_frames, meta, regions, crop, serial);
+  // The heads that read motion and effects over time see every frame thin, so that a frame
+  // decoded in full and one decoded thin compare as equals.
+  const std::vector<media::Frame> thin = ThinFrames(frames, options_.limits.thin_max_side);
+  const cv::Rect thin_crop = ScaleRect(crop, FullFrame(frames).bgr.size(), thin.front().bgr.size());
   const auto run = [&](Head* head, const HeadInput& input) -> common::StatusOr<nlohmann::json> {
     const std::string span_name = "head:" + head->name();  // per cue, as in DetectRegions
     common::TraceSpan span(span_name.c_str());
@@ -192,16 +235,21 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames,
     // vfx_filter reads every sampled frame: the plan's bursts of neighbouring frames are how it
     // sees flicker at frame rate.
     std::vector<const media::Frame*> all;
-    for (const media::Frame& frame : frames) all.push_back(&frame);
+    for (const media::Frame& frame : thin) all.push_back(&frame);
     VSIEVE_ASSIGN_OR_RETURN((*info)[vfx_->name()],
-                            run(vfx_.get(), MakeInput(all, meta, regions, crop, serial)));
+                            run(vfx_.get(), MakeInput(all, meta, regions, thin_crop, serial)));
   }
-  for (Head* head : std::initializer_list<Head*>{options_.simcam ? simcam_.get() : nullptr,
-                                                 rotate_.get(), low_quality_.get()}) {
+  if (options_.simcam && simcam_ != nullptr) {
+    VSIEVE_ASSIGN_OR_RETURN((*info)[simcam_->name()],
+                            run(simcam_.get(), MakeInput(ThinOf(clip_frames, frames, thin), meta,
+                                                         regions, thin_crop, serial)));
+  }
+  for (Head* head : std::initializer_list<Head*>{rotate_.get(), low_quality_.get()}) {
     if (head == nullptr) continue;
     VSIEVE_ASSIGN_OR_RETURN((*info)[head->name()], run(head, clip));
   }
-  VSIEVE_RETURN_IF_ERROR(RunConfiguredHeads(frames, windows, meta, regions, crop, serial, info));
+  VSIEVE_RETURN_IF_ERROR(
+      RunConfiguredHeads(frames, thin, windows, meta, regions, crop, thin_crop, serial, info));
 
   if (!options_.windows || simcam_ == nullptr) return Status::Ok();
   nlohmann::json forward = nlohmann::json::object();
@@ -209,16 +257,18 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames,
   int index = 0;
   for (const auto& window : windows) {
     std::vector<const media::Frame*> in_window =
-        media::FramesIn(frames, window.start_s, window.end_s);
+        media::FramesIn(thin, window.start_s, window.end_s);
     if (in_window.empty()) continue;
     const nlohmann::json duration = {window.start_s, window.end_s};
     const std::string key = std::to_string(index++);
-    VSIEVE_ASSIGN_OR_RETURN(nlohmann::json ahead,
-                            run(simcam_.get(), MakeInput(in_window, meta, regions, crop, serial)));
+    VSIEVE_ASSIGN_OR_RETURN(
+        nlohmann::json ahead,
+        run(simcam_.get(), MakeInput(in_window, meta, regions, thin_crop, serial)));
     forward[key] = {{"duration", duration}, {simcam_->name(), std::move(ahead)}};
     std::reverse(in_window.begin(), in_window.end());
-    VSIEVE_ASSIGN_OR_RETURN(nlohmann::json back,
-                            run(simcam_.get(), MakeInput(in_window, meta, regions, crop, serial)));
+    VSIEVE_ASSIGN_OR_RETURN(
+        nlohmann::json back,
+        run(simcam_.get(), MakeInput(in_window, meta, regions, thin_crop, serial)));
     reversed[key] = {{"duration", duration}, {simcam_->name(), std::move(back)}};
   }
   (*info)["seg_simcam_filter"] = std::move(forward);
@@ -227,10 +277,12 @@ Status VideoFilter::RunHeads(const std::vector<media::Frame>& frames,
 }
 
 Status VideoFilter::RunConfiguredHeads(const std::vector<media::Frame>& frames,
+                                       const std::vector<media::Frame>& thin,
                                        const std::vector<media::SamplingPlan::Window>& windows,
                                        const media::VideoMeta& meta,
                                        const std::vector<Region>& regions, const cv::Rect& crop,
-                                       uint64_t serial, nlohmann::json* info) {
+                                       const cv::Rect& thin_crop, uint64_t serial,
+                                       nlohmann::json* info) {
   if (configured_ == nullptr) return Status::Ok();
   for (size_t i = 0; i < configured_->head_count(); ++i) {
     const OnnxHeadConfig& config = configured_->head_config(i);
@@ -244,12 +296,12 @@ Status VideoFilter::RunConfiguredHeads(const std::vector<media::Frame>& frames,
     } else {
       for (const auto& window : windows) {
         std::vector<const media::Frame*> in_window =
-            media::FramesIn(frames, window.start_s, window.end_s);
+            media::FramesIn(thin, window.start_s, window.end_s);
         if (in_window.empty()) continue;
         if (config.mode == HeadMode::kReversedWindows) {
           std::reverse(in_window.begin(), in_window.end());
         }
-        inputs.push_back(MakeInput(in_window, meta, regions, crop, serial));
+        inputs.push_back(MakeInput(in_window, meta, regions, thin_crop, serial));
         durations.push_back({window.start_s, window.end_s});
       }
     }
@@ -362,8 +414,8 @@ FilterReport VideoFilter::AnalyzeUnchecked(SampledVideo& video, FilterReport& re
     report.stage_ms["regions"] = watch.ElapsedMillis();
     return std::move(report);
   }
-  const cv::Size analysis_size = frames.front().bgr.size();
-  const double to_display = 1.0 / frames.front().analysis_scale;
+  const cv::Size analysis_size = FullFrame(frames).bgr.size();
+  const double to_display = 1.0 / FullFrame(frames).analysis_scale;
   const cv::Size display_size(meta.width, meta.height);
   cv::Rect crop = SafeCrop(analysis_size, regions, options_.crop);
   if (RelaxCentralText(analysis_size, crop, &regions)) {

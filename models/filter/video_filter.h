@@ -37,6 +37,13 @@ struct FilterOptions {
   std::vector<OnnxHeadConfig> heads;
 };
 
+// Text across the middle of the picture (title cards, large captions) cannot be cropped away
+// without losing most of the frame. When `crop` keeps less than half of `frame`, the text
+// regions (and watermarks found on that same text) whose centre lies in the middle half of the
+// frame's height stop shaping the crop (avoid = false; they are still reported). Returns true
+// if anything changed; the caller then computes the crop again.
+bool RelaxCentralText(const cv::Size& frame, const cv::Rect& crop, std::vector<Region>* regions);
+
 // The outcome of filtering one video: the row's "info" object (partial when a stage failed:
 // video_meta is kept once known), the status, and per-stage milliseconds.
 struct FilterReport {
@@ -102,11 +109,14 @@ class VideoFilter {
                           const std::vector<media::SamplingPlan::Window>& windows,
                           const media::VideoMeta& meta, const std::vector<Region>& regions,
                           const cv::Rect& crop, nlohmann::json* info);
+  // `thin` holds the thin copy of each of `frames` (window heads read them, cut to thin_crop).
   common::Status RunConfiguredHeads(const std::vector<media::Frame>& frames,
+                                    const std::vector<media::Frame>& thin,
                                     const std::vector<media::SamplingPlan::Window>& windows,
                                     const media::VideoMeta& meta,
                                     const std::vector<Region>& regions, const cv::Rect& crop,
-                                    uint64_t serial, nlohmann::json* info);
+                                    const cv::Rect& thin_crop, uint64_t serial,
+                                    nlohmann::json* info);
 
   FilterOptions options_;
   std::vector<std::string> warnings_;

@@ -64,9 +64,13 @@ double ResamplingFloor(const cv::Mat& gray) {
 // automaton's one-pixel cells, a fractal's filaments) aliases when shrunk: the same picture moved
 // by a fraction of a work pixel reduces to a different pattern, so a rigid pan or zoom of it left
 // residuals like independent motion (7.5 levels on a panned automaton, against 1 once
-// filtered). The frame is shrunk to twice the work size, low-pass filtered there, then halved.
+// filtered). The frame is brought to twice the work size, low-pass filtered there, then halved;
+// only a frame little larger than the work size is shrunk directly. (The filter gives simcam
+// thin frames, 2 * kWorkSide on their long side, cut to the crop.)
 cv::Mat WorkGray(const cv::Mat& frame) {
-  if (std::max(frame.cols, frame.rows) <= 2 * kWorkSide) return GrayAtLongSide(frame, kWorkSide);
+  if (2 * std::max(frame.cols, frame.rows) <= 3 * kWorkSide) {
+    return GrayAtLongSide(frame, kWorkSide);
+  }
   cv::Mat twice = GrayAtLongSide(frame, 2 * kWorkSide);
   cv::GaussianBlur(twice, twice, cv::Size(0, 0), 2.0 * kAntiAlias);
   return GrayAtLongSide(twice, kWorkSide);

@@ -113,10 +113,44 @@ TEST(SamplingPlanTest, BurstsPlanNeighbouringFrames) {
   }
 }
 
+TEST(SamplingPlanTest, OnlyTheCentresForRegionsAndClipAreFull) {
+  SamplingOptions options;
+  options.region_frames = 8;
+  options.clip_frames = 16;
+  const SamplingPlan plan = BuildSamplingPlan(MetaOf(32.0), options);
+  ASSERT_EQ(plan.full.size(), plan.times_s.size());
+  std::vector<double> full;
+  for (size_t i = 0; i < plan.times_s.size(); ++i) {
+    if (plan.full[i]) full.push_back(plan.times_s[i]);
+  }
+  // The centres of 16 bins of 2 s; the windows and bursts are thin.
+  ASSERT_EQ(full.size(), 16u);
+  for (size_t k = 0; k < full.size(); ++k) EXPECT_NEAR(full[k], 1.0 + 2.0 * k, 1e-9);
+  EXPECT_GT(plan.times_s.size(), 3 * full.size());
+
+  // More region frames than clip frames: the region count sets the full frames.
+  options.region_frames = 20;
+  const SamplingPlan more = BuildSamplingPlan(MetaOf(32.0), options);
+  EXPECT_EQ(std::count(more.full.begin(), more.full.end(), true), 20);
+
+  // A thin time merged with a full one (closer than half a frame) is read in full.
+  options.region_frames = 1;
+  options.clip_frames = 1;
+  options.bursts = 1;
+  options.burst_length = 2;  // the burst starts at the clip's centre too
+  const SamplingPlan merged = BuildSamplingPlan(MetaOf(8.0), options);
+  const auto centre = std::find_if(merged.times_s.begin(), merged.times_s.end(),
+                                   [](double t) { return std::abs(t - 4.0) < 1e-9; });
+  ASSERT_NE(centre, merged.times_s.end());
+  EXPECT_TRUE(merged.full[static_cast<size_t>(centre - merged.times_s.begin())]);
+  EXPECT_EQ(std::count(merged.full.begin(), merged.full.end(), true), 1);
+}
+
 TEST(SamplingPlanTest, Deterministic) {
   const SamplingPlan a = BuildSamplingPlan(MetaOf(37.5, 25.0), SamplingOptions{});
   const SamplingPlan b = BuildSamplingPlan(MetaOf(37.5, 25.0), SamplingOptions{});
   EXPECT_EQ(a.times_s, b.times_s);
+  EXPECT_EQ(a.full, b.full);
 }
 
 }  // namespace

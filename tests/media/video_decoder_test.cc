@@ -270,6 +270,66 @@ TEST_F(VideoDecoderTest, FramesAreScaledToTheAnalysisSize) {
   EXPECT_EQ(decoder->meta().width, 640);  // meta stays in displayed pixels
 }
 
+TEST_F(VideoDecoderTest, FramesOnlyWindowsReadAreDecodedThin) {
+  const std::string path = dir_->File("wide_thin.mp4");
+  ASSERT_TRUE(
+      testing::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=1", "-c:v",
+                       "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path}));
+  auto decoder = OpenOrDie(path);  // analysis 640, thin 320
+  ASSERT_NE(decoder, nullptr);
+  SamplingPlan plan;
+  plan.times_s = {0.1, 0.2, 0.29, 0.3, 0.5};
+  plan.full = {false, true, false, true, false};  // 0.29 and 0.3 reach one frame: full
+  auto frames = decoder->Sample(plan);
+  ASSERT_TRUE(frames.ok()) << frames.status().ToString();
+  ASSERT_EQ(frames->size(), 4u);
+  const std::vector<bool> thin = {true, false, false, true};
+  for (size_t i = 0; i < frames->size(); ++i) {
+    const Frame& frame = (*frames)[i];
+    SCOPED_TRACE(frame.time_s);
+    EXPECT_EQ(frame.thin, thin[i]);
+    EXPECT_EQ(frame.bgr.cols, thin[i] ? 320 : 640);
+    EXPECT_EQ(frame.bgr.rows, thin[i] ? 180 : 360);
+    EXPECT_DOUBLE_EQ(frame.analysis_scale, thin[i] ? 0.25 : 0.5);
+  }
+  // A thin frame is the thin copy of the full frame it would have been.
+  DecodeLimits all_full;
+  all_full.thin_max_side = 0;
+  auto full_decoder = OpenOrDie(path, all_full);
+  ASSERT_NE(full_decoder, nullptr);
+  SamplingPlan first;
+  first.times_s = {0.1};
+  auto full = full_decoder->Sample(first);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  ASSERT_EQ(full->size(), 1u);
+  EXPECT_FALSE(full->front().thin);
+  EXPECT_EQ(cv::norm(ThinCopy(full->front(), 320).bgr, frames->front().bgr, cv::NORM_INF), 0.0);
+  // Whole-clip consumers pick among the full frames only.
+  const std::vector<const Frame*> picked = SelectEven(*frames, 4);
+  ASSERT_EQ(picked.size(), 2u);
+  EXPECT_FALSE(picked[0]->thin);
+  EXPECT_FALSE(picked[1]->thin);
+}
+
+TEST_F(VideoDecoderTest, ThinCopySharesSmallFrames) {
+  Frame small;
+  small.bgr = cv::Mat(120, 160, CV_8UC3, cv::Scalar(1, 2, 3));
+  const Frame thin = ThinCopy(small, 320);
+  EXPECT_TRUE(thin.thin);
+  EXPECT_EQ(thin.bgr.data, small.bgr.data);  // no copy
+  EXPECT_DOUBLE_EQ(thin.analysis_scale, 1.0);
+  Frame tall;
+  tall.analysis_scale = 0.5;
+  tall.bgr = cv::Mat(640, 360, CV_8UC3, cv::Scalar(1, 2, 3));
+  const Frame shrunk = ThinCopy(tall, 320);
+  EXPECT_EQ(shrunk.bgr.rows, 320);
+  EXPECT_EQ(shrunk.bgr.cols, 180);
+  EXPECT_DOUBLE_EQ(shrunk.analysis_scale, 0.25);
+  // With no full frame at all, SelectEven falls back to every frame.
+  const std::vector<Frame> only_thin = {thin, shrunk};
+  EXPECT_EQ(SelectEven(only_thin, 5).size(), 2u);
+}
+
 TEST_F(VideoDecoderTest, PastDeadlinesAreTimeouts) {
   DecodeLimits limits;
   limits.open_deadline_s = 0.0;

@@ -22,6 +22,7 @@ clip_frames = 24
 window_s = 5.0
 [limits]
 analysis_max_side = 480
+thin_max_side = 240
 max_error_ratio = 0.1
 [models]
 dirs = ["a", "b"]
@@ -36,6 +37,7 @@ level = "info"
   EXPECT_EQ(config.options.sampling.clip_frames, 24);
   EXPECT_DOUBLE_EQ(config.options.sampling.window_s, 5.0);
   EXPECT_EQ(config.options.limits.analysis_max_side, 480);
+  EXPECT_EQ(config.options.limits.thin_max_side, 240);
   EXPECT_FALSE(config.options.text_regions);
   EXPECT_DOUBLE_EQ(config.options.crop.aspect, 1.5);
   EXPECT_EQ(config.model_dirs, (std::vector<std::string>{"a", "b"}));
@@ -59,6 +61,11 @@ TEST(FilterConfigTest, BadValuesAreErrorsNamingTheKey) {
   EXPECT_NE(status.message().find("limits.max_error_ratio"), std::string::npos) << status.message();
   status = LoadText("[sampling]\nwindow_frames = 1\n", &config);
   EXPECT_NE(status.message().find("sampling.window_frames"), std::string::npos) << status.message();
+  FilterConfig thin;
+  status = LoadText("[limits]\nthin_max_side = 16\n", &thin);
+  EXPECT_NE(status.message().find("limits.thin_max_side"), std::string::npos) << status.message();
+  FilterConfig off;
+  EXPECT_TRUE(LoadText("[limits]\nthin_max_side = 0\n", &off).ok());
 }
 
 TEST(FilterConfigTest, ReadsStorePipelineAndDevices) {
