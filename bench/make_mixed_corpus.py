@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generates a labelled corpus from many kinds of input: ffmpeg's lavfi sources (mandelbrot, life,
-cellauto, gradients, testsrc, testsrc2, smptehdbars, rgbtestsrc) and real footage from
+cellauto, testsrc, testsrc2, smptehdbars, rgbtestsrc, linear gradients) and real footage from
 ../shared/assets/videos when present, at several sizes, frame rates and codecs, each clip made
 abnormal (or not) in a way whose truth is known by construction.
 
@@ -39,9 +39,10 @@ CODECS = [
     (["-c:v", "mjpeg", "-q:v", "4", "-pix_fmt", "yuvj420p"], "mov"),
 ]
 # Real clips with moving content and no burned-in text, borders or marks (balle-jbart.mp4 is
-# left out: it has burned-in captions of its own, which a truth of "clean" would count as errors).
+# left out: it has burned-in captions of its own, which a truth of "clean" would count as errors;
+# diver.mov too: hazy underwater footage, soft all over, whose own quality is not clearly normal).
 REAL = ["natural/flower.mp4", "natural/bug_video_640.mp4", "natural/car-detection.mp4",
-        "natural/vtest.avi", "natural/diver.mov",
+        "natural/vtest.avi",
         "natural/one-by-one-person-detection.mp4", "natural/bottle-detection.mp4",
         "natural/phone_bear_horizontal.mp4", "natural/asl_book.mkv"]
 
@@ -54,6 +55,20 @@ def ffmpeg(args):
 def dims(size):
     w, h = (int(v) for v in size.split("x"))
     return w, h
+
+
+def gradient_source(r, w, h, fps, turn):
+    """Returns (inputs, chain): a linear ramp between two random colours, its direction turning at
+    `turn` radians a second. Drawn with geq: lavfi's own gradients source gives different frames
+    on every run, even with a seed, so a split made from it could not be made again."""
+    a0 = r.uniform(0, 6.28)
+    c1 = [r.randrange(0, 256) for _ in range(3)]
+    c2 = [r.randrange(0, 256) for _ in range(3)]
+    ramp = (f"clip((X-W/2)*cos({a0:.3f}+{turn:.3f}*T)/W+(Y-H/2)*sin({a0:.3f}+{turn:.3f}*T)/H"
+            f"+0.5\\,0\\,1)")
+    planes = ":".join(f"{p}='{a}+{b - a}*{ramp}'" for p, a, b in zip("rgb", c1, c2))
+    return (["-f", "lavfi", "-i", f"color=black:size={w}x{h}:rate={fps}"],
+            f"format=rgb24,geq={planes},format=yuv420p")
 
 
 class Maker:
@@ -89,17 +104,16 @@ class Maker:
             return ["-f", "lavfi", "-i", src], "null", kind
         if kind == "life":
             src = (f"life=size={w}x{h}:rate={fps}:mold={r.randrange(0, 30)}:"
-                   f"ratio={r.uniform(0.1, 0.6):.2f}:"
+                   f"ratio={r.uniform(0.1, 0.6):.2f}:seed={r.randrange(1 << 30)}:"
                    f"death_color=#{r.randrange(0x000000, 0x606060):06x}:"
                    f"life_color=#{r.randrange(0x808080, 0xffffff):06x}")
             return ["-f", "lavfi", "-i", src], "null", kind
         if kind == "cellauto":
-            src = f"cellauto=size={w}x{h}:rate={fps}:rule={r.choice([18, 30, 45, 73, 105, 110, 150])}:scroll=1"
+            src = (f"cellauto=size={w}x{h}:rate={fps}:rule={r.choice([18, 30, 45, 73, 105, 110, 150])}:"
+                   f"scroll=1:seed={r.randrange(1 << 30)}")
             return ["-f", "lavfi", "-i", src], "null", kind
         if kind == "gradients":
-            src = (f"gradients=size={w}x{h}:rate={fps}:speed={r.uniform(0.005, 0.05):.3f}:"
-                   f"nb_colors={r.randrange(2, 8)}:seed={r.randrange(1 << 30)}")
-            return ["-f", "lavfi", "-i", src], "format=yuv420p", kind
+            return gradient_source(r, w, h, fps, r.uniform(0.05, 0.5)) + (kind,)
         if kind == "testsrc2_crop":
             bw, bh = 2 * w + 64, 2 * h + 160
             src = f"testsrc2=size={bw}x{bh}:rate={fps}"
@@ -338,11 +352,13 @@ class Maker:
                         f"smptehdbars=size={2 * w}x{2 * h}",
                         f"rgbtestsrc=size={2 * w}x{2 * h}",
                         f"cellauto=size={2 * w}x{2 * h}:rule={r.choice([18, 30, 110])}",
-                        f"gradients=size={2 * w}x{2 * h}:seed={r.randrange(1 << 30)}"])
+                        "gradient"])
         if self.real and r.random() < 0.4:
             png_in = ["-ss", f"{r.uniform(0, 2):.1f}", "-i", r.choice(self.real)]
             png_chain = f"scale={2 * w}:{2 * h}"
             src = "real frame"
+        elif src == "gradient":
+            png_in, png_chain = gradient_source(r, 2 * w, 2 * h, 25, 0.0)
         else:
             png_in = ["-f", "lavfi", "-i", src]
             png_chain = "null"
