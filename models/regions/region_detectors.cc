@@ -246,6 +246,7 @@ constexpr float kFillMinLuma = 30.0F;    // darker bands are black borders, not 
 constexpr float kFlatBandEnergy = 1.0F;  // mean |Laplacian| of a band with no detail at all
 constexpr float kFillMinShade = 3.0F;    // luma change across a fill band or over time, at least
 constexpr double kMaxFillPictureAspect = 0.9;  // picture extent / the frame's other extent
+constexpr double kMinFilledPicture = 0.4;  // picture extent / the frame's other extent, at least
 
 // The step of the energy profile at `seam`: energy on the inner side over energy on the outer.
 // `inner_dir` is +1 when the picture lies at larger coordinates than the band.
@@ -490,7 +491,9 @@ constexpr double kOverlayFrameShare = 0.8;   // frames in which a static edge is
 constexpr float kRingMotion = 6.0F;          // median temporal std around an overlay
 constexpr float kBlackLuma = 24.0F;          // a pixel at most this bright in every frame
 constexpr size_t kMaxOverlays = 4;           // more still patches than this: scenery
+constexpr size_t kMaxStillPatches = 8;       // more patches of static edges than this: scenery
 constexpr double kMaxStaticEdgeShare = 0.4;  // static share of all edges in a moving picture
+constexpr int kMinStaticEdgeGroup = 12;      // pixels in a group of static edges, at least
 // A mark's edges are where they were in every frame: the share of frames whose gradient is near
 // the mean one, the correlation of its edge map in the first and last frames, and the least share
 // of its edges visible in one frame. Content that changes slowly (a zoom, a drift) keeps its
@@ -509,6 +512,9 @@ constexpr double kTitleCentring = 0.05;
 constexpr float kStillRingMotion = 1.0F;
 // Words of one line of text are at most this many text heights apart.
 constexpr int kLineGapHeights = 2;
+// Text that persists without being still is a caption only with its centre in the top or bottom
+// this share of the frame.
+constexpr double kCaptionBand = 0.3;
 
 // Folds elements of `items` into each other until no pair joins: for the first pair (i, j), i != j,
 // with joins(items[i], items[j]), calls fold(items[i], items[j]), erases items[j] and starts over.
@@ -656,6 +662,23 @@ float RingMotion(const std::vector<const cv::Mat*>& frames, const cv::Rect& box,
   return ring[ring.size() / 2];
 }
 
+// Clears the 8-connected groups of fewer than `min_pixels` set pixels of `mask` (CV_8U).
+void DropSpecks(cv::Mat* mask, int min_pixels) {
+  cv::Mat labels;
+  cv::Mat stats;
+  cv::Mat centroids;
+  const int count = cv::connectedComponentsWithStats(*mask, labels, stats, centroids, 8, CV_32S);
+  std::vector<uchar> keep(static_cast<size_t>(count), 0);
+  for (int i = 1; i < count; ++i) keep[i] = stats.at<int>(i, cv::CC_STAT_AREA) >= min_pixels;
+  for (int y = 0; y < mask->rows; ++y) {
+    const int* label = labels.ptr<int>(y);
+    uchar* m = mask->ptr<uchar>(y);
+    for (int x = 0; x < mask->cols; ++x) {
+      if (m[x]) m[x] = keep[label[x]] ? 255 : 0;
+    }
+  }
+}
+
 // True when `e` shows edges that stayed where they were: a mark, not content. A box that would
 // cost more than kCheapOverlayCost of the frame needs near-perfect stability.
 bool IsStill(const OverlayEvidence& e) {
@@ -757,12 +780,18 @@ StatusOr<std::vector<Region>> BlurFillDetector::Detect(const std::vector<media::
     return score > 0.0F ? score
                         : FindSmoothFillBands(row_diff, row_energy, row_luma, row_median, w, a, b);
   };
-  if (float score = columns(&lead, &trail); score > 0.0F) {
+  // A picture between fill bands is a picture of its own shape (a portrait video is 0.56 of the
+  // frame's height wide): a sliver narrower than kMinFilledPicture of the other side is the
+  // content's own smooth areas around a band of detail, not fill.
+  const auto framed = [](float score, int inner, int across) {
+    return score > 0.0F && inner >= kMinFilledPicture * across;
+  };
+  if (float score = columns(&lead, &trail); framed(score, w - lead - trail, h)) {
     regions.push_back(
         Region{RegionKind::kBlurFill, cv::Rect(0, 0, lead, h), score, "blur_fill", true});
     regions.push_back(
         Region{RegionKind::kBlurFill, cv::Rect(w - trail, 0, trail, h), score, "blur_fill", true});
-  } else if (score = rows(&lead, &trail); score > 0.0F) {
+  } else if (score = rows(&lead, &trail); framed(score, h - lead - trail, w)) {
     regions.push_back(
         Region{RegionKind::kBlurFill, cv::Rect(0, 0, w, lead), score, "blur_fill", true});
     regions.push_back(
@@ -874,6 +903,9 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
   const int any_edge_pixels = cv::countNonZero(any_edges & ~near_black);
   // Most edges of a moving picture move; when many stay, the scene itself is still.
   if (edge_pixels == 0 || edge_pixels > kMaxStaticEdgeShare * any_edge_pixels) return regions;
+  // Specks of a few still pixels are texture that happened to hold (a cellular pattern's cells,
+  // noise): a mark's strokes make groups of a dozen pixels or more.
+  DropSpecks(&edges, kMinStaticEdgeGroup);
 
   const int k = std::max(5, std::max(size.width, size.height) / 64) | 1;
   cv::Mat closed;
@@ -898,11 +930,13 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
       [](cv::Rect& into, const cv::Rect& from) { into |= from; });
   const double frame_area = size.area();
   const cv::Rect frame_rect(cv::Point(0, 0), size);
+  size_t patches = 0;  // boxes of a mark's size and edge count, still or not
   for (const cv::Rect& box : boxes) {
     if (box.area() < frame_area * 0.0005 || box.area() > frame_area * 0.2) continue;
     if (std::min(box.width, box.height) < 4) continue;  // a line, not a mark
     const int pixels = cv::countNonZero(edges(box));
     if (pixels < 30) continue;
+    ++patches;
     const float score = static_cast<float>(cv::mean(consistency(box), edges(box))[0]);
     // One pixel more on each side covers the mark's soft (anti-aliased) edges.
     const cv::Rect grown =
@@ -933,8 +967,8 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
         Region{RegionKind::kWatermark, grown, score, wide ? "watermark" : "logo", true});
   }
   // A video carries a mark or two; many still patches are scenery (a fence, a parked car park
-  // seen from a fixed camera), not overlays.
-  if (regions.size() > kMaxOverlays) regions.clear();
+  // seen from a fixed camera), not overlays, whether or not most of them pass as marks.
+  if (regions.size() > kMaxOverlays || patches > kMaxStillPatches) regions.clear();
   return regions;
 }
 
@@ -1081,9 +1115,13 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
       top_caption.box = top_boxes == 0 ? c.box : (top_caption.box | c.box);
       top_caption.score += score;
       ++top_boxes;
-    } else if (persistent && !CentredOverStillPicture(c.box)) {
-      // Text that stays at one place; centred over a still picture it is the picture's own (a
-      // title card's running timecode), as still titles above.
+    } else if (persistent &&
+               (cy < kCaptionBand * size.height || cy > (1.0 - kCaptionBand) * size.height) &&
+               !CentredOverStillPicture(c.box)) {
+      // Text that stays at one place in the upper or lower part of the frame, where overlays
+      // go (a name, a place, a timecode); centred over a still picture it is the picture's own
+      // (a title card's running timecode), as still titles above. Across the middle, text that
+      // stays put is the scene's (a label on a bottle a still camera films).
       regions.push_back(Region{RegionKind::kText, c.box, score, "caption", true});
     } else {
       regions.push_back(Region{RegionKind::kText, c.box, score, "scene_text", false});

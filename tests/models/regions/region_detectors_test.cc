@@ -39,6 +39,14 @@ std::vector<Region> Detected(RegionDetector& detector, const std::vector<media::
   return regions.ok() ? *regions : std::vector<Region>{};
 }
 
+// A linear colour ramp drifting `drift` px a second, over `span` px of X + Y/2, drawn with geq:
+// lavfi's `gradients` source gives different frames from run to run even with a seed.
+std::string Ramp(const std::string& size, int drift, int span = 900) {
+  const std::string t = "((X+0.5*Y+" + std::to_string(drift) + "*T)/" + std::to_string(span) + ")";
+  return "color=c=black:s=" + size + ":r=25,format=rgb24,geq=r='clip(20+220*" + t +
+         "\\,0\\,255)':g='clip(240-200*" + t + "\\,0\\,255)':b='clip(60+180*" + t + "\\,0\\,255)'";
+}
+
 std::string VideoAsset(const std::string& relative) {
   return SharedAssetsDir() + "/videos/" + relative;
 }
@@ -173,8 +181,7 @@ TEST_F(RegionDetectorsTest, BlurredFillAboveAndBelowLandscapeVideo) {
 TEST_F(RegionDetectorsTest, BlurredFillAroundASmoothPicture) {
   auto frames =
       Clip("blurfill_smooth.mp4",
-           {"-f", "lavfi", "-i", "gradients=s=202x360:r=25:speed=0.05:nb_colors=8:seed=3",
-            "-filter_complex",
+           {"-f", "lavfi", "-i", Ramp("202x360", 12, 200), "-filter_complex",
             "[0]format=yuv420p,split[a][b];[a]scale=640:-2,crop=640:360,gblur=sigma=25[bg];"
             "[bg][b]overlay=219:0"});
   BlurFillDetector detector;
@@ -195,6 +202,18 @@ TEST_F(RegionDetectorsTest, BlurredFillWithOneBlackSide) {
   const auto regions = Detected(detector, frames);
   ASSERT_EQ(regions.size(), 2U);
   EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
+}
+
+// Smooth sides around a narrow band of detail (a sliver a quarter of the frame's height wide, made
+// here as fill around a 90 px strip): no video has that shape, so the sides are the content's
+// own smooth areas and the frame is not cropped to the band.
+TEST_F(RegionDetectorsTest, SliverBetweenFillBandsIsNotFill) {
+  auto frames =
+      Clip("blurfill_sliver.mp4", {"-f", "lavfi", "-i", "testsrc2=s=90x360:r=25", "-filter_complex",
+                                   "[0]split[a][b];[a]scale=640:-2,crop=640:360,gblur=sigma=20[bg];"
+                                   "[bg][b]overlay=(W-w)/2:0"});
+  BlurFillDetector detector;
+  EXPECT_TRUE(Detected(detector, frames).empty());
 }
 
 // A still title card: plain grey margins around a title (here a block), a timecode and a
@@ -264,6 +283,24 @@ TEST_F(RegionDetectorsTest, StaticLogoOverMovingPicture) {
   }
 }
 
+// A logo over a scrolling cellular pattern: some of the pattern's cells hold still for a while,
+// specks of static edges all over the frame, which must neither count as marks nor hide the
+// logo.
+TEST_F(RegionDetectorsTest, StaticMarkOverCellularTextureIsFound) {
+  const cv::Rect truth(556, 12, 72, 40);
+  for (const std::string rule : {"18", "30", "150"}) {
+    auto frames = Clip(
+        "cellauto_logo.mp4",
+        {"-f", "lavfi", "-i", "cellauto=s=640x360:r=25:scroll=1:seed=7:rule=" + rule, "-f", "lavfi",
+         "-i", "smptebars=s=72x40:r=25", "-filter_complex", "[0][1]overlay=W-w-12:12:shortest=1"});
+    StaticOverlayDetector detector;
+    const auto regions = Detected(detector, frames);
+    ASSERT_EQ(regions.size(), 1U) << "rule " << rule;
+    EXPECT_EQ(regions[0].kind, RegionKind::kWatermark);
+    EXPECT_GE(IoU(regions[0].box, truth), 0.8) << "rule " << rule << ": " << regions[0].box;
+  }
+}
+
 // A mark that differs from the picture around it in colour but hardly in brightness (blue on a
 // picture of the same luma) has its edges in the colour planes only.
 TEST_F(RegionDetectorsTest, LogoOfThePicturesBrightnessIsFoundByItsColour) {
@@ -290,10 +327,10 @@ TEST_F(RegionDetectorsTest, StillVideoHasNoOverlay) {
 // Content that changes slowly keeps some edges' directions for a while (the rim of a fractal
 // during a zoom, colour bands that drift): no mark, and no crop of a clean frame.
 TEST_F(RegionDetectorsTest, SlowlyEvolvingContentHasNoOverlay) {
-  for (const std::string source :
-       {"mandelbrot=s=640x360:r=25:start_scale=3:end_scale=0.3",
-        "mandelbrot=s=640x360:r=25:start_scale=1.5:end_scale=0.05:inner=period",
-        "gradients=s=640x360:r=25:speed=0.02:nb_colors=6:seed=3"}) {
+  for (const std::string& source : std::vector<std::string>{
+           "mandelbrot=s=640x360:r=25:start_scale=3:end_scale=0.3",
+           "mandelbrot=s=640x360:r=25:start_scale=1.5:end_scale=0.05:inner=period",
+           Ramp("640x360", 4)}) {
     auto frames = Clip("slow.mp4", {"-f", "lavfi", "-i", source}, 10);
     StaticOverlayDetector detector;
     const auto regions = Detected(detector, frames);
@@ -384,7 +421,7 @@ TEST_F(TextRegionDetectorTest, StillTitleOfASlideIsNotAMark) {
   }
   auto frames =
       Clip("slide_title.mp4",
-           {"-f", "lavfi", "-i", "gradients=s=640x360:r=25:nb_colors=3:seed=5", "-f", "lavfi", "-i",
+           {"-f", "lavfi", "-i", Ramp("640x360", 0), "-f", "lavfi", "-i",
             "mandelbrot=s=160x120:r=25", "-filter_complex",
             "[0]format=yuv420p,trim=end_frame=1,loop=loop=-1:size=1,setpts=N/25/TB[bg];"
             "[bg][1]overlay=40:100:shortest=1,drawtext=fontfile=" +
@@ -413,7 +450,7 @@ TEST_F(TextRegionDetectorTest, StillTitleInSeparateWordsIsNotAMark) {
   const std::string word = "drawtext=fontfile=" + font + ":fontsize=32:fontcolor=black:y=14:";
   auto frames =
       Clip("slide_words.mp4",
-           {"-f", "lavfi", "-i", "gradients=s=640x360:r=25:nb_colors=3:seed=5", "-f", "lavfi", "-i",
+           {"-f", "lavfi", "-i", Ramp("640x360", 0), "-f", "lavfi", "-i",
             "mandelbrot=s=160x120:r=25", "-filter_complex",
             "[0]format=yuv420p,trim=end_frame=1,loop=loop=-1:size=1,setpts=N/25/TB[bg];"
             "[bg][1]overlay=40:100:shortest=1," +
@@ -487,6 +524,38 @@ TEST_F(TextRegionDetectorTest, RealHardSubtitles) {
     if (r.label == "subtitle" && r.box.y >= h * 0.6) found = true;
   }
   EXPECT_TRUE(found);
+}
+
+// Text that stays at one place but changes (a running counter) is a caption in the upper or
+// lower part of the frame, where overlays go, and the scene's own across the middle (a label on
+// something a still camera films): only the first is avoided.
+TEST_F(TextRegionDetectorTest, PersistingTextIsACaptionOnlyAboveOrBelowTheMiddle) {
+  std::string font;
+  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
+      font.empty()) {
+    GTEST_SKIP() << "no font for drawtext";
+  }
+  const std::string counter = "drawtext=fontfile=" + font +
+                              ":fontsize=22:fontcolor=white:borderw=2:x=16:text='%{frame_num}'";
+  auto frames = Clip("counters.mp4", {"-f", "lavfi", "-i", kMovingSource, "-vf",
+                                      std::string(kMovingCrop) + "," + counter + ":y=46," +
+                                          counter + ":y=(h-th)/2+4"});
+  TextRegionDetector detector(detector_);
+  const auto regions = Detected(detector, frames);
+  const Region* upper = nullptr;
+  const Region* middle = nullptr;
+  for (const Region& r : regions) {
+    if (r.box.x > 80) continue;
+    const double cy = r.box.y + r.box.height / 2.0;
+    if (cy < 81) upper = &r;
+    if (cy > 110 && cy < 160) middle = &r;
+  }
+  ASSERT_NE(upper, nullptr);
+  ASSERT_NE(middle, nullptr);
+  EXPECT_EQ(upper->label, "caption");
+  EXPECT_TRUE(upper->avoid);
+  EXPECT_EQ(middle->label, "scene_text");
+  EXPECT_FALSE(middle->avoid);
 }
 
 TEST_F(TextRegionDetectorTest, RealWatermarkClip) {
