@@ -214,6 +214,23 @@ double EdgeSteepness(const cv::Mat& gray) {
   return Median(ratios);
 }
 
+// For each run of 8 rows of `g` (CV_8U) and each boundary between columns x and x+1: 1 where
+// the |step| summed over the run is more than 16 (a visible step along the segment), else 0.
+// Rows: runs; columns: g.cols - 1.
+cv::Mat SteppedSegments(const cv::Mat& g) {
+  cv::Mat step;
+  cv::absdiff(g.colRange(1, g.cols), g.colRange(0, g.cols - 1), step);
+  const int runs = g.rows / 8;
+  cv::Mat stepped(runs, g.cols - 1, CV_8U);
+  cv::Mat sum;
+  for (int r = 0; r < runs; ++r) {
+    cv::reduce(step.rowRange(r * 8, r * 8 + 8), sum, 0, cv::REDUCE_SUM, CV_32S);
+    cv::Mat row = stepped.row(r);
+    cv::compare(sum, 16, row, cv::CMP_GT);
+  }
+  return stepped / 255;
+}
+
 // Coding-grid excess: the share of 8-px boundary segments that carry a visible step (mean
 // |step| above 2 levels along the segment) on the strongest of the eight grid phases, minus that
 // share on the other seven phases; averaged over columns and rows. Blocking puts steps on nearly
@@ -222,23 +239,17 @@ double EdgeSteepness(const cv::Mat& gray) {
 double GridExcess(const cv::Mat& gray) {
   if (gray.cols < 32 || gray.rows < 32) return std::nan("");
   auto excess = [](const cv::Mat& g) {
-    // Steps between columns x and x+1, summed over runs of 8 rows.
-    double stepped[8] = {0};
+    const cv::Mat stepped = SteppedSegments(g);
+    double share[8] = {0};
     double total[8] = {0};
-    const int runs = g.rows / 8;
-    for (int r = 0; r < runs; ++r) {
-      for (int x = 0; x + 1 < g.cols; ++x) {
-        int sum = 0;
-        for (int y = r * 8; y < r * 8 + 8; ++y) {
-          const uint8_t* row = g.ptr<uint8_t>(y);
-          sum += std::abs(row[x + 1] - row[x]);
-        }
+    for (int r = 0; r < stepped.rows; ++r) {
+      const uint8_t* s = stepped.ptr<uint8_t>(r);
+      for (int x = 0; x < stepped.cols; ++x) {
         total[x % 8] += 1.0;
-        if (sum > 16) stepped[x % 8] += 1.0;
+        share[x % 8] += s[x];
       }
     }
-    double share[8];
-    for (int p = 0; p < 8; ++p) share[p] = total[p] > 0 ? stepped[p] / total[p] : 0.0;
+    for (int p = 0; p < 8; ++p) share[p] = total[p] > 0 ? share[p] / total[p] : 0.0;
     const double peak = *std::max_element(share, share + 8);
     const double others = (std::accumulate(share, share + 8, 0.0) - peak) / 7.0;
     return peak - others;
@@ -260,28 +271,17 @@ double ShrunkGridExcess(const cv::Mat& gray, double scale, cv::Point origin) {
   if (gray.cols < 32 || gray.rows < 32 || scale <= 0.0) return std::nan("");
   const double tolerance = 0.5 / scale;
   auto excess = [&](const cv::Mat& g, int offset) {
-    double stepped[2] = {0};
+    const cv::Mat stepped = SteppedSegments(g);
+    double steps[2] = {0};
     double total[2] = {0};
-    std::vector<uint8_t> on_grid(static_cast<size_t>(g.cols), 0);
-    for (int x = 0; x + 1 < g.cols; ++x) {
+    for (int x = 0; x < stepped.cols; ++x) {
       const double displayed = (offset + x + 1) / scale;
-      const double off = std::abs(displayed - 8.0 * std::round(displayed / 8.0));
-      on_grid[x] = off < tolerance ? 1 : 0;
-    }
-    const int runs = g.rows / 8;
-    for (int r = 0; r < runs; ++r) {
-      for (int x = 0; x + 1 < g.cols; ++x) {
-        int sum = 0;
-        for (int y = r * 8; y < r * 8 + 8; ++y) {
-          const uint8_t* row = g.ptr<uint8_t>(y);
-          sum += std::abs(row[x + 1] - row[x]);
-        }
-        total[on_grid[x]] += 1.0;
-        if (sum > 16) stepped[on_grid[x]] += 1.0;
-      }
+      const int on = std::abs(displayed - 8.0 * std::round(displayed / 8.0)) < tolerance ? 1 : 0;
+      total[on] += stepped.rows;
+      for (int r = 0; r < stepped.rows; ++r) steps[on] += stepped.at<uint8_t>(r, x);
     }
     if (total[0] == 0 || total[1] == 0) return std::nan("");
-    return stepped[1] / total[1] - stepped[0] / total[0];
+    return steps[1] / total[1] - steps[0] / total[0];
   };
   cv::Mat transposed;
   cv::transpose(gray, transposed);
