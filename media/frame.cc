@@ -6,8 +6,7 @@
 
 namespace vsieve::media {
 
-std::vector<const Frame*> FramesIn(const std::vector<Frame>& frames, double start_s,
-                                   double end_s) {
+std::vector<const Frame*> FramesIn(const std::vector<Frame>& frames, double start_s, double end_s) {
   std::vector<const Frame*> out;
   for (const auto& frame : frames) {
     if (frame.time_s >= start_s && frame.time_s < end_s) out.push_back(&frame);

@@ -12,7 +12,7 @@ namespace vsieve::media {
 struct VideoMeta {
   int width = 0;
   int height = 0;
-  int coded_width = 0;   // as stored, before rotation
+  int coded_width = 0;  // as stored, before rotation
   int coded_height = 0;
   double fps = 0.0;
   double duration_s = 0.0;
@@ -27,11 +27,11 @@ struct VideoMeta {
 // A thin frame is one only the windows read (SamplingPlan::full): it is kept smaller still,
 // as ThinCopy() makes it, and whole-clip consumers (SelectEven) pass it over.
 struct Frame {
-  int64_t index = 0;      // display-order frame number, from the timestamp and fps
-  double time_s = 0.0;    // presentation time from the start of the stream
+  int64_t index = 0;    // display-order frame number, from the timestamp and fps
+  double time_s = 0.0;  // presentation time from the start of the stream
   double analysis_scale = 1.0;
   bool thin = false;
-  cv::Mat bgr;            // CV_8UC3
+  cv::Mat bgr;  // CV_8UC3
 };
 
 // `frame` with its long side brought down to `max_side` (INTER_AREA), marked thin. A frame
@@ -45,10 +45,10 @@ struct DecodeStats {
   int frames_decoded = 0;   // frames that came out of the decoder (wanted or not)
   int frames_returned = 0;  // frames handed to the caller
   int seeks = 0;
-  int demux_errors = 0;     // av_read_frame failures other than EOF
-  int resyncs = 0;          // packets flagged corrupt or timestamps going backwards
-  int decode_errors = 0;    // send/receive failures and frames with decode_error_flags
-  int corrupt_frames = 0;   // AV_FRAME_FLAG_CORRUPT
+  int demux_errors = 0;    // av_read_frame failures other than EOF
+  int resyncs = 0;         // packets flagged corrupt or timestamps going backwards
+  int decode_errors = 0;   // send/receive failures and frames with decode_error_flags
+  int corrupt_frames = 0;  // AV_FRAME_FLAG_CORRUPT
 };
 
 // The first frames whose time lies in [start_s, end_s), in order.

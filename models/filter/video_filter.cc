@@ -414,8 +414,9 @@ FilterReport VideoFilter::AnalyzeUnchecked(SampledVideo& video, FilterReport& re
     report.stage_ms["regions"] = watch.ElapsedMillis();
     return std::move(report);
   }
-  const cv::Size analysis_size = FullFrame(frames).bgr.size();
-  const double to_display = 1.0 / FullFrame(frames).analysis_scale;
+  const media::Frame& full = FullFrame(frames);
+  const cv::Size analysis_size = full.bgr.size();
+  const double to_display = 1.0 / full.analysis_scale;
   const cv::Size display_size(meta.width, meta.height);
   cv::Rect crop = SafeCrop(analysis_size, regions, options_.crop);
   if (RelaxCentralText(analysis_size, crop, &regions)) {
