@@ -484,7 +484,10 @@ float FindSmoothFillBands(const std::vector<std::vector<float>>& diffs,
 // ---- Static overlays --------------------------------------------------------------------------
 
 constexpr int kOverlayFrames = 10;
-constexpr float kMinFrameMotion = 4.0F;      // median temporal std (luma) of a moving video
+// The median temporal std (luma) of a video that moves. Low: a mostly still picture that drifts
+// slowly still shows its marks; each mark must still have a moving picture around it
+// (kRingMotion), and a picture whose edges mostly stay is scenery (kMaxStaticEdgeShare).
+constexpr float kMinFrameMotion = 1.5F;
 constexpr float kOverlayEdge = 48.0F;        // |mean gradient| of a static edge (Sobel 3x3)
 constexpr float kOverlayConsistency = 0.7F;  // |mean gradient| / mean |gradient|
 constexpr double kOverlayFrameShare = 0.8;   // frames in which a static edge is strong

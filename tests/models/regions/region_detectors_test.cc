@@ -301,6 +301,28 @@ TEST_F(RegionDetectorsTest, StaticMarkOverCellularTextureIsFound) {
   }
 }
 
+// A mark over a picture that hardly moves: a held frame zooming in slowly. Most of the picture
+// changes little (its median temporal spread is below what a moving video shows), but around the
+// mark it moves while the mark's edges stay put. The same picture without the mark has none.
+TEST_F(RegionDetectorsTest, StaticMarkOverAMostlyStillPictureIsFound) {
+  const std::string held =
+      "trim=end_frame=1,loop=loop=-1:size=1,setpts=N/25/TB,"
+      "zoompan=z='1.01+0.003*on':d=1:s=640x360:fps=25";
+  const cv::Rect truth(536, 312, 88, 32);
+  auto frames =
+      Clip("still_mark.mp4", {"-f", "lavfi", "-i", "testsrc2=s=640x360:r=25", "-vf",
+                              held + ",drawbox=x=536:y=312:w=88:h=32:color=white@0.6:t=fill"});
+  StaticOverlayDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 1U);
+  EXPECT_EQ(regions[0].kind, RegionKind::kWatermark);
+  EXPECT_GE(IoU(regions[0].box, truth), 0.8) << regions[0].box;
+
+  auto clean =
+      Clip("still_clean.mp4", {"-f", "lavfi", "-i", "testsrc2=s=640x360:r=25", "-vf", held});
+  EXPECT_TRUE(Detected(detector, clean).empty());
+}
+
 // A mark that differs from the picture around it in colour but hardly in brightness (blue on a
 // picture of the same luma) has its edges in the colour planes only.
 TEST_F(RegionDetectorsTest, LogoOfThePicturesBrightnessIsFoundByItsColour) {
