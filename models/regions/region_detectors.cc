@@ -977,17 +977,56 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
 
 // ---- TextRegionDetector -----------------------------------------------------------------------
 
+namespace {
+
+// Two frames repeat each other when no cell of kRepeatCell x kRepeatCell pixels differs in mean
+// luma by more than kRepeatStep: a codec's noise on a still picture stays well below it, while a
+// changed line of text moves the cells its strokes cross by tens of levels.
+constexpr int kRepeatCell = 4;
+constexpr double kRepeatStep = 6.0;
+
+cv::Mat RepeatThumb(const cv::Mat& bgr) {
+  cv::Mat thumb;
+  cv::resize(Gray(bgr), thumb,
+             cv::Size(std::max(1, bgr.cols / kRepeatCell), std::max(1, bgr.rows / kRepeatCell)), 0,
+             0, cv::INTER_AREA);
+  return thumb;
+}
+
+bool SameThumb(const cv::Mat& a, const cv::Mat& b) {
+  return a.size() == b.size() && cv::norm(a, b, cv::NORM_INF) <= kRepeatStep;
+}
+
+}  // namespace
+
 StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media::Frame>& frames) {
   std::vector<Region> regions;
   if (detector_ == nullptr) return regions;
   const auto picked = PickFrames(frames, std::max(1, max_frames_));
   if (picked.empty()) return regions;
+  // A frame that repeats an earlier picked one (a still, a slide held) takes no pass of its own:
+  // it gets that frame's boxes.
   std::vector<cv::Mat> images;
-  images.reserve(picked.size());
-  for (const cv::Mat* bgr : picked) images.push_back(*bgr);
-  VSIEVE_ASSIGN_OR_RETURN(auto per_frame, detector_->DetectEach(images));
+  std::vector<size_t> source(picked.size());  // index into `images` of each picked frame
+  std::vector<cv::Mat> thumbs;                // of `images`
+  for (size_t i = 0; i < picked.size(); ++i) {
+    cv::Mat thumb = RepeatThumb(*picked[i]);
+    size_t same = images.size();
+    for (size_t j = 0; j < thumbs.size() && same == images.size(); ++j) {
+      if (SameThumb(thumb, thumbs[j])) same = j;
+    }
+    if (same == images.size()) {
+      images.push_back(*picked[i]);
+      thumbs.push_back(std::move(thumb));
+    }
+    source[i] = same;
+  }
+  VSIEVE_ASSIGN_OR_RETURN(auto passes, detector_->DetectEach(images));
+  std::vector<std::vector<TextBox>> per_frame;
+  per_frame.reserve(picked.size());
+  for (const size_t s : source) per_frame.push_back(passes[s]);
   const cv::Size size = images.front().size();
-  const int n = static_cast<int>(images.size());
+  const int n = static_cast<int>(per_frame.size());
 
   // Cluster boxes across frames: a box joins the first cluster it overlaps enough.
   struct Cluster {

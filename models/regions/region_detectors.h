@@ -29,7 +29,8 @@ class BlurFillDetector : public RegionDetector {
 // caption bands or persist at one place are avoided (label "subtitle" / "caption"); others are
 // reported as "scene_text" with avoid = false. The detector is borrowed, not owned.
 // `max_frames` frames spread over the video each take a 320x320 pass (about 50 ms each on two
-// CPU cores), so the default of 4 costs about 200 ms.
+// CPU cores), so the default of 4 costs about 200 ms; a frame that repeats an earlier one (a
+// still, a held slide) shares its pass.
 class TextRegionDetector : public RegionDetector {
  public:
   explicit TextRegionDetector(TextDetector* detector, int max_frames = 4)

@@ -177,6 +177,7 @@ StatusOr<std::vector<TextBox>> TextDetector::DetectLocked(const cv::Mat& bgr) {
   const double scale = FitInto(bgr, side_, &fitted);
   const cv::Rect cell(cv::Point(0, 0), fitted.size());
   fitted.copyTo(canvas(cell));
+  passes_.fetch_add(1, std::memory_order_relaxed);
   VSIEVE_ASSIGN_OR_RETURN(cv::Mat prob, Forward(canvas));
   return BoxesFromProb(prob(cell), scale, bgr.size());
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <opencv2/core.hpp>
@@ -48,6 +49,8 @@ class TextDetector {
 
   // True while a Detect() or DetectEach() call runs (a hint: it may change at once).
   bool Busy() const { return busy_.load(std::memory_order_relaxed); }
+  // Forward passes run so far (one per image).
+  int64_t passes() const { return passes_.load(std::memory_order_relaxed); }
 
  private:
   TextDetector(cv::dnn::Net net, int side) : side_(side), net_(std::move(net)) {}
@@ -57,6 +60,7 @@ class TextDetector {
 
   std::mutex mutex_;  // held for the whole of a Detect() or DetectEach() call
   std::atomic<bool> busy_{false};
+  std::atomic<int64_t> passes_{0};
   const int side_;
   cv::dnn::Net net_;  // guarded by mutex_
 };

@@ -429,6 +429,39 @@ TEST_F(TextRegionDetectorTest, StillTextInACornerIsAWatermark) {
   EXPECT_LE(mark->box.y + mark->box.height, 50);
 }
 
+// A slide held on screen repeats itself: its frames take one text pass, and its line is found as
+// if each had its own. When the line changes, the frames after the change take a pass of their
+// own, and the changing line is a subtitle.
+TEST_F(TextRegionDetectorTest, RepeatedFramesShareOneTextPass) {
+  std::string font;
+  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
+      font.empty()) {
+    GTEST_SKIP() << "no font for drawtext";
+  }
+  const std::string line = "drawtext=fontfile=" + font +
+                           ":fontsize=24:fontcolor=white:borderw=2:x=(w-tw)/2:y=h-th-30:text=";
+  auto still = Clip("held.mp4", {"-f", "lavfi", "-i", "smptehdbars=s=640x360:r=25", "-vf",
+                                 line + "'Held slide text'"});
+  TextRegionDetector detector(detector_);
+  int64_t before = detector_->passes();
+  const auto held = Detected(detector, still);
+  EXPECT_EQ(detector_->passes() - before, 1);
+  ASSERT_EQ(held.size(), 1U);
+  EXPECT_EQ(held[0].label, "scene_text");  // still text centred on a still slide is the slide's
+  EXPECT_GE(held[0].box.y, 270);
+
+  auto changing = Clip("changing.mp4", {"-f", "lavfi", "-i", "smptehdbars=s=640x360:r=25", "-vf",
+                                        line + "'First line':enable='lt(t,1)'," + line +
+                                            "'The second, longer line':enable='gte(t,1)'"});
+  before = detector_->passes();
+  const auto lines = Detected(detector, changing);
+  EXPECT_EQ(detector_->passes() - before, 2);
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(lines[0].label, "subtitle");
+  // The band covers the longer second line, whose frames were passed on their own.
+  EXPECT_GE(lines[0].box.width, held[0].box.width);
+}
+
 // A title centred at the top of a slide whose background stays still (a talk, a screen
 // recording: only an inset moves) is part of the slide, not a mark: reported, not avoided.
 // Under load the detector's output varies a little: in some frames it returns a word of the title
