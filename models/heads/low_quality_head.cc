@@ -278,7 +278,7 @@ double ShrunkGridExcess(const cv::Mat& gray, double scale, cv::Point origin) {
       const double displayed = (offset + x + 1) / scale;
       const int on = std::abs(displayed - 8.0 * std::round(displayed / 8.0)) < tolerance ? 1 : 0;
       total[on] += stepped.rows;
-      for (int r = 0; r < stepped.rows; ++r) steps[on] += stepped.at<uint8_t>(r, x);
+      steps[on] += cv::countNonZero(stepped.col(x));
     }
     if (total[0] == 0 || total[1] == 0) return std::nan("");
     return steps[1] / total[1] - steps[0] / total[0];

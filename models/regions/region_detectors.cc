@@ -1011,15 +1011,13 @@ StatusOr<std::vector<Region>> TextRegionDetector::Detect(const std::vector<media
   std::vector<cv::Mat> thumbs;                // of `images`
   for (size_t i = 0; i < picked.size(); ++i) {
     cv::Mat thumb = RepeatThumb(*picked[i]);
-    size_t same = images.size();
-    for (size_t j = 0; j < thumbs.size() && same == images.size(); ++j) {
-      if (SameThumb(thumb, thumbs[j])) same = j;
-    }
-    if (same == images.size()) {
+    const auto same = std::find_if(thumbs.begin(), thumbs.end(),
+                                   [&thumb](const cv::Mat& t) { return SameThumb(thumb, t); });
+    source[i] = static_cast<size_t>(same - thumbs.begin());
+    if (same == thumbs.end()) {
       images.push_back(*picked[i]);
       thumbs.push_back(std::move(thumb));
     }
-    source[i] = same;
   }
   VSIEVE_ASSIGN_OR_RETURN(auto passes, detector_->DetectEach(images));
   std::vector<std::vector<TextBox>> per_frame;

@@ -47,6 +47,13 @@ std::string Ramp(const std::string& size, int drift, int span = 900) {
          "\\,0\\,255)':g='clip(240-200*" + t + "\\,0\\,255)':b='clip(60+180*" + t + "\\,0\\,255)'";
 }
 
+// The file of the font fontconfig matches to `pattern`, for drawtext; empty when there is none.
+std::string DrawtextFont(const std::string& pattern) {
+  std::string font;
+  if (testing::RunProgram({"fc-match", "-f", "%{file}", pattern}, &font) != 0) return "";
+  return font;
+}
+
 std::string VideoAsset(const std::string& relative) {
   return SharedAssetsDir() + "/videos/" + relative;
 }
@@ -406,11 +413,8 @@ TextDetector* TextRegionDetectorTest::detector_ = nullptr;
 // A channel name in a corner that never changes, over a mostly still picture: a watermark (found
 // as text), avoided, and still text to the heads that read text.
 TEST_F(TextRegionDetectorTest, StillTextInACornerIsAWatermark) {
-  std::string font;
-  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
-      font.empty()) {
-    GTEST_SKIP() << "no font for drawtext";
-  }
+  const std::string font = DrawtextFont("DejaVu Sans:bold");
+  if (font.empty()) GTEST_SKIP() << "no font for drawtext";
   auto frames =
       Clip("bug.mp4", {"-f", "lavfi", "-i", "smptehdbars=s=480x270:r=25", "-vf",
                        "zoompan=z='1.02+0.001*on':d=1:s=480x270:fps=25,drawtext=fontfile=" + font +
@@ -433,11 +437,8 @@ TEST_F(TextRegionDetectorTest, StillTextInACornerIsAWatermark) {
 // if each had its own. When the line changes, the frames after the change take a pass of their
 // own, and the changing line is a subtitle.
 TEST_F(TextRegionDetectorTest, RepeatedFramesShareOneTextPass) {
-  std::string font;
-  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
-      font.empty()) {
-    GTEST_SKIP() << "no font for drawtext";
-  }
+  const std::string font = DrawtextFont("DejaVu Sans:bold");
+  if (font.empty()) GTEST_SKIP() << "no font for drawtext";
   const std::string line = "drawtext=fontfile=" + font +
                            ":fontsize=24:fontcolor=white:borderw=2:x=(w-tw)/2:y=h-th-30:text=";
   auto still = Clip("held.mp4", {"-f", "lavfi", "-i", "smptehdbars=s=640x360:r=25", "-vf",
@@ -469,11 +470,8 @@ TEST_F(TextRegionDetectorTest, RepeatedFramesShareOneTextPass) {
 // avoided). Parts of a line's cluster now join it. The next test pins a title that always comes
 // as a box per word.
 TEST_F(TextRegionDetectorTest, StillTitleOfASlideIsNotAMark) {
-  std::string font;
-  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
-      font.empty()) {
-    GTEST_SKIP() << "no font for drawtext";
-  }
+  const std::string font = DrawtextFont("DejaVu Sans:bold");
+  if (font.empty()) GTEST_SKIP() << "no font for drawtext";
   auto frames =
       Clip("slide_title.mp4",
            {"-f", "lavfi", "-i", Ramp("640x360", 0), "-f", "lavfi", "-i",
@@ -497,11 +495,8 @@ TEST_F(TextRegionDetectorTest, StillTitleOfASlideIsNotAMark) {
 // per word, none of them centred alone: the line they make is centred, so each word is the
 // slide's own text.
 TEST_F(TextRegionDetectorTest, StillTitleInSeparateWordsIsNotAMark) {
-  std::string font;
-  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
-      font.empty()) {
-    GTEST_SKIP() << "no font for drawtext";
-  }
+  const std::string font = DrawtextFont("DejaVu Sans:bold");
+  if (font.empty()) GTEST_SKIP() << "no font for drawtext";
   const std::string word = "drawtext=fontfile=" + font + ":fontsize=32:fontcolor=black:y=14:";
   auto frames =
       Clip("slide_words.mp4",
@@ -537,11 +532,8 @@ TEST_F(TextRegionDetectorTest, TitleCardTextIsTheCardsOwn) {
 }
 
 TEST_F(TextRegionDetectorTest, DrawnSubtitlesAreAvoided) {
-  std::string font;
-  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans"}, &font) != 0 ||
-      font.empty()) {
-    GTEST_SKIP() << "no font for drawtext";
-  }
+  const std::string font = DrawtextFont("DejaVu Sans");
+  if (font.empty()) GTEST_SKIP() << "no font for drawtext";
   const std::string style =
       "fontfile=" + font + ":fontsize=20:fontcolor=white:borderw=2:x=(w-tw)/2:y=h-th-16";
   auto frames = Clip("subs.mp4",
@@ -585,11 +577,8 @@ TEST_F(TextRegionDetectorTest, RealHardSubtitles) {
 // lower part of the frame, where overlays go, and the scene's own across the middle (a label on
 // something a still camera films): only the first is avoided.
 TEST_F(TextRegionDetectorTest, PersistingTextIsACaptionOnlyAboveOrBelowTheMiddle) {
-  std::string font;
-  if (testing::RunProgram({"fc-match", "-f", "%{file}", "DejaVu Sans:bold"}, &font) != 0 ||
-      font.empty()) {
-    GTEST_SKIP() << "no font for drawtext";
-  }
+  const std::string font = DrawtextFont("DejaVu Sans:bold");
+  if (font.empty()) GTEST_SKIP() << "no font for drawtext";
   const std::string counter = "drawtext=fontfile=" + font +
                               ":fontsize=22:fontcolor=white:borderw=2:x=16:text='%{frame_num}'";
   auto frames = Clip("counters.mp4", {"-f", "lavfi", "-i", kMovingSource, "-vf",
