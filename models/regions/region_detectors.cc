@@ -238,8 +238,11 @@ float MaxWindowMean(const std::vector<float>& v, int begin, int end, int width) 
   return best;
 }
 
-constexpr int kSeamWindow = 6;      // lines on each side of a seam compared
-constexpr float kSeamStep = 3.0F;   // energy inside / outside the seam
+constexpr int kSeamWindow = 6;     // lines on each side of a seam compared
+constexpr float kSeamStep = 3.0F;  // energy inside / outside the seam
+// Added to the outer energy of a step: a blurred band's codec noise reads 0.1-0.3, and a picture
+// of weak detail (a road's or a wall's grain) only 1-2, whose step a larger floor would hide.
+constexpr float kSeamFloor = 0.25F;
 constexpr float kBandRatio = 0.3F;  // band energy / centre energy, at most
 constexpr double kBandFrameShare = 0.6;
 constexpr float kFillMinLuma = 30.0F;    // darker bands are black borders, not fill
@@ -260,7 +263,7 @@ float SeamStep(const std::vector<float>& e, int seam, int inner_dir) {
     inner = MeanOf(e, seam - kSeamWindow, seam);
     outer = MeanOf(e, seam + 2, seam + 2 + kSeamWindow);
   }
-  return inner / (outer + 0.5F);
+  return inner / (outer + kSeamFloor);
 }
 
 // Fill is a blurred copy of the picture: its shade varies across the band or over time. A

@@ -197,6 +197,27 @@ TEST_F(RegionDetectorsTest, BlurredFillAroundASmoothPicture) {
   EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
 }
 
+// The picture inside the fill is a plain surface with fine grain (a road, a wall, a sky through
+// a phone's sensor), brightening slowly: its detail is weak, and at the seam it has the fill's
+// shade, so the step from fill to picture is small in absolute terms though the picture holds
+// several times the fill's detail.
+TEST_F(RegionDetectorsTest, BlurredFillAroundALowContrastPicture) {
+  auto frames =
+      Clip("blurfill_grain.mp4",
+           {"-f", "lavfi", "-i",
+            "color=c=black:s=202x360:r=25,format=rgb24,"
+            "geq=r='110+25*T':g='112+25*T':b='108+25*T',"
+            "noise=alls=5:allf=t+u,gblur=sigma=1",
+            "-filter_complex",
+            "[0]format=yuv420p,split[a][b];[a]scale=640:-2,crop=640:360,gblur=sigma=25[bg];"
+            "[bg][b]overlay=219:0",
+            "-crf", "8"});
+  BlurFillDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 2U);
+  EXPECT_GE(IoU(SafeCrop(cv::Size(640, 360), regions), cv::Rect(219, 0, 202, 360)), 0.9);
+}
+
 // Fill around a picture whose edge is black over much of one side (a fractal's interior, a night
 // sky): that side's fill is black too, the other is lit. Black bars are dark on both sides.
 TEST_F(RegionDetectorsTest, BlurredFillWithOneBlackSide) {
