@@ -511,6 +511,17 @@ constexpr double kOverlayPresent = 0.5;
 // stability.
 constexpr double kCheapOverlayCost = 0.2;
 constexpr double kStrongOverlayEvidence = 0.8;
+// A plate: a box (a translucent or opaque mark's background) whose four sides are straight static
+// edges, each covering at least kPlateSideCover of its length. Over busy texture a plate's edges
+// drown among the still bits of the texture (a cellular pattern's still lifes), but none of those
+// make long straight lines. Sides are runs of at least kPlateSideShare of the frame's short side;
+// a plate may cost the crop at most kMaxPlateCost of the frame (a mark hugs an edge).
+constexpr double kPlateSideCover = 0.9;
+constexpr double kPlateSideShare = 0.05;
+constexpr double kMaxPlateCost = 0.25;
+// The picture around a plate must move too, though less than around other marks (kRingMotion):
+// its shape is evidence they lack, and a slowly drifting smooth picture moves only 3-5 levels.
+constexpr float kPlateRingMotion = 3.0F;
 // Still text whose centre is within this share of the frame's width from the middle, over a
 // picture whose luma moves less than kStillRingMotion (temporal std, median) around it, is a
 // title of a still picture, not a mark.
@@ -683,6 +694,62 @@ void DropSpecks(cv::Mat* mask, int min_pixels) {
       if (m[x]) m[x] = keep[label[x]] ? 255 : 0;
     }
   }
+}
+
+// The pixels of `edges` (CV_8U) on straight runs of at least `length` pixels along rows
+// (`horizontal`) or columns, a run allowed to wobble by a pixel across.
+cv::Mat StraightRuns(const cv::Mat& edges, int length, bool horizontal) {
+  cv::Mat thick;
+  cv::dilate(
+      edges, thick,
+      cv::getStructuringElement(cv::MORPH_RECT, horizontal ? cv::Size(1, 3) : cv::Size(3, 1)));
+  cv::Mat runs;
+  cv::morphologyEx(thick, runs, cv::MORPH_OPEN,
+                   cv::getStructuringElement(
+                       cv::MORPH_RECT, horizontal ? cv::Size(length, 1) : cv::Size(1, length)));
+  return runs;
+}
+
+// The best share of `box`'s side covered by `runs`, over the lines within two pixels of `line`
+// (a row for the top and bottom sides, a column for the left and right).
+double SideCover(const cv::Mat& runs, const cv::Rect& box, int line, bool row) {
+  double best = 0.0;
+  const int last = (row ? runs.rows : runs.cols) - 1;
+  for (int at = std::max(0, line - 2); at <= std::min(last, line + 2); ++at) {
+    const cv::Mat side =
+        row ? runs(cv::Rect(box.x, at, box.width, 1)) : runs(cv::Rect(at, box.y, 1, box.height));
+    best = std::max(best, cv::countNonZero(side) / static_cast<double>(side.total()));
+  }
+  return best;
+}
+
+// The plates among the static edges `edges` (see kPlateSideCover): groups of straight runs whose
+// bounding box has all four sides drawn.
+std::vector<cv::Rect> StillPlates(const cv::Mat& edges) {
+  const int length =
+      std::max(8, static_cast<int>(kPlateSideShare * std::min(edges.cols, edges.rows)));
+  const cv::Mat rows = StraightRuns(edges, length, true);
+  const cv::Mat cols = StraightRuns(edges, length, false);
+  cv::Mat labels;
+  cv::Mat stats;
+  cv::Mat centroids;
+  const int count =
+      cv::connectedComponentsWithStats(rows | cols, labels, stats, centroids, 8, CV_32S);
+  std::vector<cv::Rect> plates;
+  for (int i = 1; i < count; ++i) {
+    const cv::Rect box(stats.at<int>(i, cv::CC_STAT_LEFT), stats.at<int>(i, cv::CC_STAT_TOP),
+                       stats.at<int>(i, cv::CC_STAT_WIDTH), stats.at<int>(i, cv::CC_STAT_HEIGHT));
+    if (box.width < length || box.height < length) continue;
+    const double cover = std::min({SideCover(rows, box, box.y + 1, true),
+                                   SideCover(rows, box, box.y + box.height - 2, true),
+                                   SideCover(cols, box, box.x + 1, false),
+                                   SideCover(cols, box, box.x + box.width - 2, false)});
+    if (cover < kPlateSideCover) continue;
+    // The runs are a pixel thicker than the edges they were found on.
+    const cv::Rect tight = cv::boundingRect(edges(box) & (labels(box) == i));
+    plates.push_back(tight + box.tl());
+  }
+  return plates;
 }
 
 // True when `e` shows edges that stayed where they were: a mark, not content. A box that would
@@ -905,15 +972,61 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
   cv::Mat near_black;
   cv::dilate(black, near_black, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(7, 7)));
   edges.setTo(0, near_black);
+  const int k = std::max(5, std::max(size.width, size.height) / 64) | 1;
+  const double frame_area = size.area();
+  const cv::Rect frame_rect(cv::Point(0, 0), size);
+  // The median temporal std of the lit pixels in a ring k wide around `box`, or -1 when the ring
+  // is too small to say.
+  const auto ring_motion = [&](const cv::Rect& box) {
+    const cv::Rect ring_box =
+        cv::Rect(box.x - k, box.y - k, box.width + 2 * k, box.height + 2 * k) & frame_rect;
+    std::vector<float> ring;
+    for (int y = ring_box.y; y < ring_box.y + ring_box.height; ++y) {
+      const float* s = stddev.ptr<float>(y);
+      const uchar* l = lit.ptr<uchar>(y);
+      for (int x = ring_box.x; x < ring_box.x + ring_box.width; ++x) {
+        if (l[x] && !box.contains(cv::Point(x, y))) ring.push_back(s[x]);
+      }
+    }
+    if (ring.size() < 16) return -1.0F;
+    std::nth_element(ring.begin(), ring.begin() + ring.size() / 2, ring.end());
+    return ring[ring.size() / 2];
+  };
+  const auto add = [&](const cv::Rect& box, float score) {
+    const bool wide = box.width >= 3 * box.height;
+    regions.push_back(
+        Region{RegionKind::kWatermark, box, score, wide ? "watermark" : "logo", true});
+  };
+  // Plates stand out by their shape alone, whatever the share of the picture's edges that stay.
+  for (const cv::Rect& plate : StillPlates(edges)) {
+    const cv::Rect grown =
+        cv::Rect(plate.x - 1, plate.y - 1, plate.width + 2, plate.height + 2) & frame_rect;
+    // A plate on a black bar's seam is the seam; one inside a bar is cropped away anyway.
+    if (grown.area() > frame_area * 0.2 || CropCost(grown, size) > kMaxPlateCost ||
+        cv::countNonZero(near_black(grown)) > 0) {
+      continue;
+    }
+    const float motion = ring_motion(grown);
+    if (motion < kPlateRingMotion) continue;
+    add(grown, static_cast<float>(cv::mean(consistency(plate), edges(plate))[0]));
+  }
+  const size_t plates = regions.size();
+  const auto plate_holds = [&](const cv::Rect& box) {
+    return std::any_of(regions.begin(), regions.begin() + static_cast<std::ptrdiff_t>(plates),
+                       [&](const Region& r) { return !(r.box & box).empty(); });
+  };
+
   const int edge_pixels = cv::countNonZero(edges);
   const int any_edge_pixels = cv::countNonZero(any_edges & ~near_black);
   // Most edges of a moving picture move; when many stay, the scene itself is still.
-  if (edge_pixels == 0 || edge_pixels > kMaxStaticEdgeShare * any_edge_pixels) return regions;
+  if (edge_pixels == 0 || edge_pixels > kMaxStaticEdgeShare * any_edge_pixels) {
+    if (regions.size() > kMaxOverlays) regions.clear();
+    return regions;
+  }
   // Specks of a few still pixels are texture that happened to hold (a cellular pattern's cells,
   // noise): a mark's strokes make groups of a dozen pixels or more.
   DropSpecks(&edges, kMinStaticEdgeGroup);
 
-  const int k = std::max(5, std::max(size.width, size.height) / 64) | 1;
   cv::Mat closed;
   cv::morphologyEx(edges, closed, cv::MORPH_CLOSE,
                    cv::getStructuringElement(cv::MORPH_RECT, cv::Size(k, k)));
@@ -934,8 +1047,6 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
         return !(cv::Rect(a.x - k, a.y - k, a.width + 2 * k, a.height + 2 * k) & b).empty();
       },
       [](cv::Rect& into, const cv::Rect& from) { into |= from; });
-  const double frame_area = size.area();
-  const cv::Rect frame_rect(cv::Point(0, 0), size);
   size_t patches = 0;  // boxes of a mark's size and edge count, still or not
   for (const cv::Rect& box : boxes) {
     if (box.area() < frame_area * 0.0005 || box.area() > frame_area * 0.2) continue;
@@ -947,19 +1058,10 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
     // One pixel more on each side covers the mark's soft (anti-aliased) edges.
     const cv::Rect grown =
         cv::Rect(box.x - 1, box.y - 1, box.width + 2, box.height + 2) & frame_rect;
+    if (plate_holds(grown)) continue;  // found whole above
     // The picture around the mark must move; a still background cannot tell a mark from scenery.
-    const cv::Rect ring_box =
-        cv::Rect(grown.x - k, grown.y - k, grown.width + 2 * k, grown.height + 2 * k) & frame_rect;
-    std::vector<float> ring;
-    for (int y = ring_box.y; y < ring_box.y + ring_box.height; ++y) {
-      const float* s = stddev.ptr<float>(y);
-      const uchar* l = lit.ptr<uchar>(y);
-      for (int x = ring_box.x; x < ring_box.x + ring_box.width; ++x) {
-        if (l[x] && !grown.contains(cv::Point(x, y))) ring.push_back(s[x]);
-      }
-    }
-    if (ring.size() < 16) continue;
-    std::nth_element(ring.begin(), ring.begin() + ring.size() / 2, ring.end());
+    const float motion = ring_motion(grown);
+    if (motion < 0.0F) continue;
     // The mark's edges may show in one plane only (a colour on a picture of the same
     // brightness): the box is still when it is in any plane.
     OverlayEvidence evidence;
@@ -967,10 +1069,8 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
       evidence = BoxStability(picked, box, kOverlayEdge, plane);
       if (IsStill(evidence)) break;
     }
-    if (ring[ring.size() / 2] < kRingMotion || !IsStill(evidence)) continue;
-    const bool wide = grown.width >= 3 * grown.height;
-    regions.push_back(
-        Region{RegionKind::kWatermark, grown, score, wide ? "watermark" : "logo", true});
+    if (motion < kRingMotion || !IsStill(evidence)) continue;
+    add(grown, score);
   }
   // A video carries a mark or two; many still patches are scenery (a fence, a parked car park
   // seen from a fixed camera), not overlays, whether or not most of them pass as marks.

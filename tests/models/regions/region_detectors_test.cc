@@ -351,6 +351,36 @@ TEST_F(RegionDetectorsTest, StaticMarkOverAMostlyStillPictureIsFound) {
   EXPECT_TRUE(Detected(detector, clean).empty());
 }
 
+// A translucent plate over a busy texture that moves (a scrolling cellular automaton): the
+// texture's still bits crowd the static edges, but only the plate draws four straight sides.
+// The same texture without the plate has none.
+TEST_F(RegionDetectorsTest, TranslucentPlateOverBusyTextureIsFound) {
+  const std::string texture = "cellauto=s=640x360:r=25:rule=30:scroll=1";
+  auto frames = Clip("plate_texture.mp4", {"-f", "lavfi", "-i", texture, "-vf",
+                                           "drawbox=x=532:y=20:w=88:h=36:color=yellow@0.5:t=fill"});
+  StaticOverlayDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 1U);
+  EXPECT_EQ(regions[0].kind, RegionKind::kWatermark);
+  EXPECT_GE(IoU(regions[0].box, cv::Rect(532, 20, 88, 36)), 0.8) << regions[0].box;
+  EXPECT_TRUE(Detected(detector, Clip("texture.mp4", {"-f", "lavfi", "-i", texture})).empty());
+}
+
+// A translucent plate over a smooth picture that turns slowly (a colour ramp): the plate's
+// edges are the only edges in the frame and the picture around it moves a few levels only.
+TEST_F(RegionDetectorsTest, TranslucentPlateOverTurningRampIsFound) {
+  const std::string ramp =
+      "color=c=black:s=480x270:r=25,format=gray,geq=lum='40+170*"
+      "clip((X-W/2)*cos(0.6+1.5*T)/W+(Y-H/2)*sin(0.6+1.5*T)/H+0.5\\,0\\,1)'";
+  auto frames = Clip("plate_ramp.mp4", {"-f", "lavfi", "-i", ramp, "-vf",
+                                        "drawbox=x=16:y=224:w=72:h=28:color=white@0.5:t=fill"});
+  StaticOverlayDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 1U);
+  EXPECT_GE(IoU(regions[0].box, cv::Rect(16, 224, 72, 28)), 0.8) << regions[0].box;
+  EXPECT_TRUE(Detected(detector, Clip("ramp.mp4", {"-f", "lavfi", "-i", ramp})).empty());
+}
+
 // A mark that differs from the picture around it in colour but hardly in brightness (blue on a
 // picture of the same luma) has its edges in the colour planes only.
 TEST_F(RegionDetectorsTest, LogoOfThePicturesBrightnessIsFoundByItsColour) {
