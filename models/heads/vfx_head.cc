@@ -18,6 +18,10 @@
 //             at least two such pairs and a share above ~0.1 (a hard cut seldom falls between
 //             two neighbours, twice even less): strobing at or near frame rate, which sparse
 //             samples alias away. The other cues read only the sparse samples.
+//   hue turn  on neighbouring pairs: all colours turned one way around the grey axis (the angle
+//             of sum c1 conj(c0) over the thumbnail's chroma c = Cb + i Cr, coherent over the
+//             picture) by more than ~4 degrees, in most pairs: hue cycling, which the sparse
+//             samples alias into random hue changes, on pictures of any saturation.
 //   jumps     the share of sparse intervals whose mean luma swings by more than ~50 levels,
 //             above ~0.3: strobing between frame rate and sampling rate, aliased into irregular
 //             swings that the alternation test misses.
@@ -43,6 +47,7 @@ struct FrameStats {
   cv::Mat high;                   // CV_32F thumbnail minus its blur
   double vivid = 0.0;             // share of pixels with S > 150 and V > 100
   std::vector<double> hue_share;  // hue histogram of the vivid pixels (12 bins), sums to 1
+  cv::Mat chroma;                 // CV_32FC2 thumbnail: (Cb - 128, Cr - 128)
 };
 
 FrameStats Measure(const cv::Mat& bgr) {
@@ -77,6 +82,16 @@ FrameStats Measure(const cv::Mat& bgr) {
   cv::GaussianBlur(s.low, blurred, cv::Size(0, 0), 2.0);
   s.high = s.low - blurred;
 
+  cv::Mat ycrcb;
+  cv::cvtColor(small, ycrcb, cv::COLOR_BGR2YCrCb);
+  cv::Mat planes[3];
+  cv::split(ycrcb, planes);
+  cv::Mat cb;
+  cv::Mat cr;
+  planes[2].convertTo(cb, CV_32F, 1.0, -128.0);
+  planes[1].convertTo(cr, CV_32F, 1.0, -128.0);
+  cv::merge(std::vector<cv::Mat>{cb, cr}, s.chroma);
+
   cv::Mat hsv;
   cv::cvtColor(small, hsv, cv::COLOR_BGR2HSV);
   std::vector<double> hue_bins(12, 0.0);
@@ -106,6 +121,33 @@ double Correlation(const cv::Mat& a, const cv::Mat& b) {
   // Below ~2 levels of rms contrast the correlation is noise.
   if (aa < 4.0 * n || bb < 4.0 * n) return 0.0;
   return ab / std::sqrt(aa * bb);
+}
+
+// How far the colours of `b` are turned from those of `a` around the grey axis, in degrees
+// (positive: Cb towards Cr), and how coherently: the angle of the sum over pixels of
+// c_b * conj(c_a), with c = Cb + i Cr, and that sum's magnitude over the sum of |c_a| |c_b|
+// (1: every pixel turned alike). Moving content shifts colours between pixels; it does not
+// turn them all one way. `weight` gets the mean |c_a| |c_b| (how colourful the pair is).
+double ChromaTurn(const cv::Mat& a, const cv::Mat& b, double* coherence, double* weight) {
+  *coherence = 0.0;
+  *weight = 0.0;
+  if (a.size() != b.size() || a.empty()) return 0.0;
+  double re = 0.0;
+  double im = 0.0;
+  double norm = 0.0;
+  for (int y = 0; y < a.rows; ++y) {
+    const cv::Vec2f* pa = a.ptr<cv::Vec2f>(y);
+    const cv::Vec2f* pb = b.ptr<cv::Vec2f>(y);
+    for (int x = 0; x < a.cols; ++x) {
+      re += pb[x][0] * pa[x][0] + pb[x][1] * pa[x][1];
+      im += pb[x][1] * pa[x][0] - pb[x][0] * pa[x][1];
+      norm += std::hypot(pa[x][0], pa[x][1]) * std::hypot(pb[x][0], pb[x][1]);
+    }
+  }
+  if (norm <= 0.0) return 0.0;
+  *coherence = std::hypot(re, im) / norm;
+  *weight = norm / static_cast<double>(a.total());
+  return std::atan2(im, re) * 180.0 / M_PI;
 }
 
 double Median(std::vector<double> v) {
@@ -142,6 +184,9 @@ common::StatusOr<HeadOutput> VfxHead::Run(const HeadInput& input) {
   std::vector<FrameStats> sparse_stats;
   double flicker_evidence = 0.0;
   int neighbour_pairs = 0;
+  std::vector<double> turns;
+  std::vector<double> turn_coherence;
+  std::vector<double> turn_weight;
   for (size_t i = 0; i < stats.size(); ++i) {
     const double t = stat_times[i];
     const bool neighbour = i > 0 && std::abs(t - stat_times[i - 1]) <= neighbour_gap;
@@ -150,6 +195,11 @@ common::StatusOr<HeadOutput> VfxHead::Run(const HeadInput& input) {
       const double jump = std::abs(stats[i].mean - stats[i - 1].mean);
       const bool inverted = Correlation(stats[i - 1].low, stats[i].low) < -0.5;
       flicker_evidence += std::max(SoftAbove(jump, 20.0, 4.0), inverted ? 1.0 : 0.0);
+      double coherence = 0.0;
+      double weight = 0.0;
+      turns.push_back(ChromaTurn(stats[i - 1].chroma, stats[i].chroma, &coherence, &weight));
+      turn_coherence.push_back(coherence);
+      turn_weight.push_back(weight);
       continue;
     }
     times.push_back(t);
@@ -237,17 +287,34 @@ common::StatusOr<HeadOutput> VfxHead::Run(const HeadInput& input) {
   const double p_jumps =
       SoftAbove(jump_share, 0.3, 0.07) * SoftAbove(static_cast<double>(step.size()), 3.5, 0.7);
 
+  // Hue turning: neighbouring frames whose colours all turn the same way around the grey axis
+  // by more than ~4 degrees (100 degrees a second at 25 fps), in more than ~60 % of the pairs
+  // and one direction. Moving content moves colours about without turning them; a white-balance
+  // step turns a colour cast once; a fractal zoom's palette bands turn some pairs (up to ~30 %).
+  // Needs some colour: a mean |chroma| product above ~6 (chroma ~2.5 levels).
+  double turn_up = 0.0;
+  double turn_down = 0.0;
+  for (size_t i = 0; i < turns.size(); ++i) {
+    const double e = SoftAbove(std::abs(turns[i]), 4.0, 1.0) *
+                     SoftAbove(turn_coherence[i], 0.7, 0.05) * SoftAbove(turn_weight[i], 6.0, 1.5);
+    (turns[i] > 0 ? turn_up : turn_down) += e;
+  }
+  const double turn_evidence = std::max(turn_up, turn_down);
+  const double turn_share = neighbour_pairs > 0 ? turn_evidence / neighbour_pairs : 0.0;
+  const double p_turn = SoftAbove(turn_share, 0.6, 0.08) * SoftAbove(turn_evidence, 2.5, 0.5);
+
   const double p_flash = 1.0 - std::exp(-0.7 * flash_evidence);
   const double p_strobe = 1.0 - std::exp(-0.8 * strobe_evidence);
   const double p_invert = inversions >= 2 ? 0.95 : (inversions == 1 ? 0.7 : 0.0);
   const double p_vfx = std::clamp(
-      NoisyOr({p_flash, p_strobe, p_invert, p_cuts, p_colour, p_flicker, p_jumps}), 0.01, 0.99);
+      NoisyOr({p_flash, p_strobe, p_invert, p_cuts, p_colour, p_flicker, p_jumps, p_turn}), 0.01,
+      0.99);
 
   nlohmann::json scores = {{"flashes", flash_evidence},      {"strobe", strobe_evidence},
                            {"inversions", inversions},       {"cuts_per_s", cut_rate},
                            {"cut_intervals", cut_pairs},     {"colour", p_colour},
                            {"flicker_share", flicker_share}, {"neighbour_pairs", neighbour_pairs},
-                           {"luma_jump_share", jump_share}};
+                           {"luma_jump_share", jump_share},  {"hue_turn_share", turn_share}};
   return MakeHeadOutput({{labels_[0], p_vfx}, {labels_[1], 1.0 - p_vfx}}, std::move(scores));
 }
 

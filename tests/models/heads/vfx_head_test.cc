@@ -126,6 +126,50 @@ HeadInput BurstInput(bool invert_odd_frames, std::vector<cv::Mat>* storage,
   return input;
 }
 
+// Every frame of a 4-s, 25-fps clip at `path`, picked as the sampling plan picks them: a sample
+// every 0.48 s, every other one the first of a burst of three neighbouring frames.
+HeadInput PlannedInput(const std::string& path, std::vector<media::Frame>* frames,
+                       media::VideoMeta* meta) {
+  *frames = testing::ReadFramesEvenly(path, 100);
+  HeadInput input;
+  if (frames->empty()) return input;
+  meta->width = frames->front().bgr.cols;
+  meta->height = frames->front().bgr.rows;
+  meta->fps = 25.0;
+  meta->duration_s = 4.0;
+  input.meta = meta;
+  for (size_t k = 0; 12 * k < frames->size(); ++k) {
+    for (size_t j = 0; j < (k % 2 == 1 ? 3U : 1U) && 12 * k + j < frames->size(); ++j) {
+      const media::Frame& f = (*frames)[12 * k + j];
+      input.frames.push_back(f.bgr);
+      input.full_frames.push_back(f.bgr);
+      input.times_s.push_back(f.time_s);
+    }
+  }
+  return input;
+}
+
+// Hue cycling over a picture of weak colour (a few levels of chroma): the sparse samples see
+// random hue changes, neighbouring frames see every colour turned one way. The same picture
+// without the cycling, and a fractal zoom whose palette bands drift, are normal.
+TEST_F(VfxHeadTest, HueCyclingIsVfx) {
+  VSIEVE_REQUIRE_FFMPEG();
+  const std::string source = "testsrc2=s=640x360:r=25,hue=s=0.25";
+  std::vector<media::Frame> frames;
+  media::VideoMeta meta;
+  auto cycling = head_.Run(PlannedInput(
+      Make("cycling.mp4", {"-f", "lavfi", "-i", source, "-t", "4", "-vf", "hue=H=6*t"}), &frames,
+      &meta));
+  ASSERT_TRUE(cycling.ok());
+  EXPECT_EQ(cycling->label, "VFX_video") << cycling->scores.dump();
+  for (const std::string plain : {source, std::string("mandelbrot=s=640x360:r=25")}) {
+    auto out = head_.Run(
+        PlannedInput(Make("plain.mp4", {"-f", "lavfi", "-i", plain, "-t", "4"}), &frames, &meta));
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(out->label, "normal_video") << plain << " " << out->scores.dump();
+  }
+}
+
 TEST_F(VfxHeadTest, PolarityFlickerBetweenNeighbourFramesIsVfx) {
   VfxHead head;
   std::vector<cv::Mat> storage;
