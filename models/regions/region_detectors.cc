@@ -519,9 +519,11 @@ constexpr double kStrongOverlayEvidence = 0.8;
 constexpr double kPlateSideCover = 0.9;
 constexpr double kPlateSideShare = 0.05;
 constexpr double kMaxPlateCost = 0.25;
-// The picture around a plate must move too, though less than around other marks (kRingMotion):
-// its shape is evidence they lack, and a slowly drifting smooth picture moves only 3-5 levels.
-constexpr float kPlateRingMotion = 3.0F;
+// The picture around a plate must move too, though far less than around other marks
+// (kRingMotion): its shape is evidence they lack, and a smooth picture drifting slowly or a held
+// frame zooming slowly moves its ring by only 1-5 levels. (The whole picture must move as well:
+// kMinFrameMotion.)
+constexpr float kPlateRingMotion = 1.0F;
 // Still text whose centre is within this share of the frame's width from the middle, over a
 // picture whose luma moves less than kStillRingMotion (temporal std, median) around it, is a
 // title of a still picture, not a mark.

@@ -381,6 +381,25 @@ TEST_F(RegionDetectorsTest, TranslucentPlateOverTurningRampIsFound) {
   EXPECT_TRUE(Detected(detector, Clip("ramp.mp4", {"-f", "lavfi", "-i", ramp})).empty());
 }
 
+// A translucent plate over a held frame that zooms slowly (a fractal's still, 0.2 % a frame):
+// the picture around the plate moves by a level or two only, which would not do for a mark of
+// any shape, but four straight still sides do. The same zoom without the plate has none.
+TEST_F(RegionDetectorsTest, TranslucentPlateOverAMostlyStillPictureIsFound) {
+  const std::string held =
+      "trim=start_frame=10:end_frame=11,loop=loop=-1:size=1,setpts=N/25/TB,"
+      "zoompan=z='1.01+0.002*on':d=1:s=640x360:fps=25";
+  const std::string source = "mandelbrot=s=640x360:r=25";
+  auto frames =
+      Clip("plate_still.mp4", {"-f", "lavfi", "-i", source, "-vf",
+                               held + ",drawbox=x=20:y=300:w=96:h=36:color=white@0.5:t=fill"});
+  StaticOverlayDetector detector;
+  const auto regions = Detected(detector, frames);
+  ASSERT_EQ(regions.size(), 1U);
+  EXPECT_GE(IoU(regions[0].box, cv::Rect(20, 300, 96, 36)), 0.8) << regions[0].box;
+  EXPECT_TRUE(
+      Detected(detector, Clip("still.mp4", {"-f", "lavfi", "-i", source, "-vf", held})).empty());
+}
+
 // A mark that differs from the picture around it in colour but hardly in brightness (blue on a
 // picture of the same luma) has its edges in the colour planes only.
 TEST_F(RegionDetectorsTest, LogoOfThePicturesBrightnessIsFoundByItsColour) {
