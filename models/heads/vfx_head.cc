@@ -147,7 +147,7 @@ double ChromaTurn(const cv::Mat& a, const cv::Mat& b, double* coherence, double*
   if (norm <= 0.0) return 0.0;
   *coherence = std::hypot(re, im) / norm;
   *weight = norm / static_cast<double>(a.total());
-  return std::atan2(im, re) * 180.0 / M_PI;
+  return std::atan2(im, re) * 180.0 / CV_PI;
 }
 
 double Median(std::vector<double> v) {

@@ -491,6 +491,9 @@ constexpr int kOverlayFrames = 10;
 // slowly still shows its marks; each mark must still have a moving picture around it
 // (kRingMotion), and a picture whose edges mostly stay is scenery (kMaxStaticEdgeShare).
 constexpr float kMinFrameMotion = 1.5F;
+// A frame whose mean luma is this far from the clip's median is a flash or a strobe's phase:
+// left out of the motion measures.
+constexpr double kMotionBrightnessJump = 40.0;
 constexpr float kOverlayEdge = 48.0F;        // |mean gradient| of a static edge (Sobel 3x3)
 constexpr float kOverlayConsistency = 0.7F;  // |mean gradient| / mean |gradient|
 constexpr double kOverlayFrameShare = 0.8;   // frames in which a static edge is strong
@@ -519,6 +522,10 @@ constexpr double kStrongOverlayEvidence = 0.8;
 constexpr double kPlateSideCover = 0.9;
 constexpr double kPlateSideShare = 0.05;
 constexpr double kMaxPlateCost = 0.25;
+// A mark (a plate or any other) covers at most this share of the frame, and at least
+// kMinOverlayShare.
+constexpr double kMaxOverlayShare = 0.2;
+constexpr double kMinOverlayShare = 0.0005;
 // The picture around a plate must move too, though far less than around other marks
 // (kRingMotion): its shape is evidence they lack, and a smooth picture drifting slowly or a held
 // frame zooming slowly moves its ring by only 1-5 levels. (The whole picture must move as well:
@@ -908,13 +915,29 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
   cv::Mat centred;
   cv::Mat ycrcb;
   cv::Mat chroma[3];
-  for (const cv::Mat* bgr : picked) {
+  // Motion is measured on luma less the frame's mean, so a fade or a lighting change alone does
+  // not count as a moving picture, and only on frames of the clip's usual brightness: a flash
+  // (or a strobe's bright phase) washes the picture out, which would read as motion everywhere.
+  std::vector<double> brightness;
+  for (const cv::Mat* bgr : picked) brightness.push_back(cv::mean(Gray(*bgr))[0]);
+  std::vector<double> sorted = brightness;
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double usual = sorted[sorted.size() / 2];
+  const auto usual_frame = [&](size_t f) {
+    return std::abs(brightness[f] - usual) <= kMotionBrightnessJump;
+  };
+  double motion_frames = 0.0;
+  for (size_t f = 0; f < picked.size(); ++f) motion_frames += usual_frame(f) ? 1.0 : 0.0;
+  const bool all_frames = motion_frames < 4.0;  // too few to say: every frame counts
+  if (all_frames) motion_frames = n;
+  for (size_t f = 0; f < picked.size(); ++f) {
+    const cv::Mat* bgr = picked[f];
     const cv::Mat gray = Gray(*bgr);
-    // Motion is measured on luma less the frame's mean, so a fade or a lighting change alone
-    // does not count as a moving picture.
-    gray.convertTo(centred, CV_32F, 1.0, -cv::mean(gray)[0]);
-    cv::accumulate(centred, sum);
-    cv::accumulateSquare(centred, sum_sq);
+    if (all_frames || usual_frame(f)) {
+      gray.convertTo(centred, CV_32F, 1.0, -brightness[f]);
+      cv::accumulate(centred, sum);
+      cv::accumulateSquare(centred, sum_sq);
+    }
     cv::max(max_luma, gray, max_luma);
     cv::cvtColor(*bgr, ycrcb, cv::COLOR_BGR2YCrCb);
     cv::split(ycrcb, chroma);
@@ -940,8 +963,8 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
   if (cv::countNonZero(lit) < size.area() / 4) return regions;
 
   // Whole-frame motion: the median temporal std of the lit pixels.
-  cv::Mat mean = sum / n;
-  cv::Mat var = sum_sq / n - mean.mul(mean);
+  cv::Mat mean = sum / motion_frames;
+  cv::Mat var = sum_sq / motion_frames - mean.mul(mean);
   cv::Mat stddev;
   cv::sqrt(cv::max(var, 0.0), stddev);
   std::vector<float> lit_std;
@@ -994,6 +1017,10 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
     std::nth_element(ring.begin(), ring.begin() + ring.size() / 2, ring.end());
     return ring[ring.size() / 2];
   };
+  // One pixel more on each side covers a mark's soft (anti-aliased) edges.
+  const auto grow = [&](const cv::Rect& box) {
+    return cv::Rect(box.x - 1, box.y - 1, box.width + 2, box.height + 2) & frame_rect;
+  };
   const auto add = [&](const cv::Rect& box, float score) {
     const bool wide = box.width >= 3 * box.height;
     regions.push_back(
@@ -1001,10 +1028,9 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
   };
   // Plates stand out by their shape alone, whatever the share of the picture's edges that stay.
   for (const cv::Rect& plate : StillPlates(edges)) {
-    const cv::Rect grown =
-        cv::Rect(plate.x - 1, plate.y - 1, plate.width + 2, plate.height + 2) & frame_rect;
+    const cv::Rect grown = grow(plate);
     // A plate on a black bar's seam is the seam; one inside a bar is cropped away anyway.
-    if (grown.area() > frame_area * 0.2 || CropCost(grown, size) > kMaxPlateCost ||
+    if (grown.area() > frame_area * kMaxOverlayShare || CropCost(grown, size) > kMaxPlateCost ||
         cv::countNonZero(near_black(grown)) > 0) {
       continue;
     }
@@ -1051,15 +1077,15 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
       [](cv::Rect& into, const cv::Rect& from) { into |= from; });
   size_t patches = 0;  // boxes of a mark's size and edge count, still or not
   for (const cv::Rect& box : boxes) {
-    if (box.area() < frame_area * 0.0005 || box.area() > frame_area * 0.2) continue;
+    if (box.area() < frame_area * kMinOverlayShare || box.area() > frame_area * kMaxOverlayShare) {
+      continue;
+    }
     if (std::min(box.width, box.height) < 4) continue;  // a line, not a mark
     const int pixels = cv::countNonZero(edges(box));
     if (pixels < 30) continue;
     ++patches;
     const float score = static_cast<float>(cv::mean(consistency(box), edges(box))[0]);
-    // One pixel more on each side covers the mark's soft (anti-aliased) edges.
-    const cv::Rect grown =
-        cv::Rect(box.x - 1, box.y - 1, box.width + 2, box.height + 2) & frame_rect;
+    const cv::Rect grown = grow(box);
     if (plate_holds(grown)) continue;  // found whole above
     // The picture around the mark must move; a still background cannot tell a mark from scenery.
     const float motion = ring_motion(grown);
