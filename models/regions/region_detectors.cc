@@ -732,6 +732,18 @@ double SideCover(const cv::Mat& runs, const cv::Rect& box, int line, bool row) {
   return best;
 }
 
+// The first line from `from` towards `to` (rows when `row`, else columns) whose part within `span`
+// `runs` covers for at least kPlateSideCover; `from` when none does.
+int CoveredLine(const cv::Mat& runs, const cv::Range& span, int from, int to, bool row) {
+  const int step = to >= from ? 1 : -1;
+  for (int at = from; at != to + step; at += step) {
+    const cv::Mat line =
+        row ? runs(cv::Range(at, at + 1), span) : runs(span, cv::Range(at, at + 1));
+    if (cv::countNonZero(line) >= kPlateSideCover * static_cast<double>(line.total())) return at;
+  }
+  return from;
+}
+
 // The plates among the static edges `edges` (see kPlateSideCover): groups of straight runs whose
 // bounding box has all four sides drawn.
 std::vector<cv::Rect> StillPlates(const cv::Mat& edges) {
@@ -754,9 +766,23 @@ std::vector<cv::Rect> StillPlates(const cv::Mat& edges) {
                                    SideCover(cols, box, box.x + 1, false),
                                    SideCover(cols, box, box.x + box.width - 2, false)});
     if (cover < kPlateSideCover) continue;
-    // The runs are a pixel thicker than the edges they were found on.
-    const cv::Rect tight = cv::boundingRect(edges(box) & (labels(box) == i));
-    plates.push_back(tight + box.tl());
+    // Each side lies on the outermost line its runs cover: texture runs that touch the plate
+    // widen the group, not the plate. Twice, as a narrower box leaves fewer stray pixels on a
+    // line's span. The runs are a pixel thicker than the edges they were found on, and the edges
+    // (of a 3x3 gradient) a pixel wider than the plate: the box keeps that pixel.
+    cv::Rect outer = box;
+    for (int pass = 0; pass < 2; ++pass) {
+      const int reach = std::max(2, std::min(outer.width, outer.height) / 4);
+      const cv::Range across(outer.x, outer.x + outer.width);
+      const cv::Range down(outer.y, outer.y + outer.height);
+      const int top = CoveredLine(rows, across, outer.y, outer.y + reach, true);
+      const int bottom =
+          CoveredLine(rows, across, outer.br().y - 1, outer.br().y - 1 - reach, true);
+      const int left = CoveredLine(cols, down, outer.x, outer.x + reach, false);
+      const int right = CoveredLine(cols, down, outer.br().x - 1, outer.br().x - 1 - reach, false);
+      outer = cv::Rect(cv::Point(left, top), cv::Point(right + 1, bottom + 1));
+    }
+    plates.push_back(cv::Rect(outer.x + 1, outer.y + 1, outer.width - 2, outer.height - 2));
   }
   return plates;
 }
@@ -1031,16 +1057,16 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
         Region{RegionKind::kWatermark, box, score, wide ? "watermark" : "logo", true});
   };
   // Plates stand out by their shape alone, whatever the share of the picture's edges that stay.
+  // (A plate's box already holds its soft edge: see StillPlates.)
   for (const cv::Rect& plate : StillPlates(edges)) {
-    const cv::Rect grown = grow(plate);
     // A plate on a black bar's seam is the seam; one inside a bar is cropped away anyway.
-    if (grown.area() > frame_area * kMaxOverlayShare || CropCost(grown, size) > kMaxPlateCost ||
-        cv::countNonZero(near_black(grown)) > 0) {
+    if (plate.area() > frame_area * kMaxOverlayShare || CropCost(plate, size) > kMaxPlateCost ||
+        cv::countNonZero(near_black(plate)) > 0) {
       continue;
     }
-    const float motion = ring_motion(grown);
+    const float motion = ring_motion(plate);
     if (motion < kPlateRingMotion) continue;
-    add(grown, static_cast<float>(cv::mean(consistency(plate), edges(plate))[0]));
+    add(plate, static_cast<float>(cv::mean(consistency(plate), edges(plate))[0]));
   }
   const size_t plates = regions.size();
   const auto plate_holds = [&](const cv::Rect& box) {

@@ -104,8 +104,8 @@ TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfTexturedContentIsLowQuality)
   VSIEVE_REQUIRE_FFMPEG();
   for (const auto& [source, factor] :
        {std::pair{"mandelbrot=s=640x360:r=25", 6},
-        std::pair{"cellauto=s=640x360:r=25:rule=110:scroll=1", 5},
-        std::pair{"cellauto=s=1280x720:r=25:rule=30:scroll=1", 10}}) {
+        std::pair{"cellauto=seed=1:s=640x360:r=25:rule=110:scroll=1", 5},
+        std::pair{"cellauto=seed=1:s=1280x720:r=25:rule=30:scroll=1", 10}}) {
     const std::string f = std::to_string(factor);
     const HeadOutput out =
         RunOn({"-f", "lavfi", "-i", source, "-t", "2", "-vf",
@@ -121,7 +121,7 @@ TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfTexturedContentIsLowQuality)
 // whose steps are two pixels apart. The same texture at full detail does not read as one.
 TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfALargeClipIsLowQuality) {
   VSIEVE_REQUIRE_FFMPEG();
-  const std::string life = "life=s=1280x720:r=25:mold=10:ratio=0.3:death_color=#302010";
+  const std::string life = "life=seed=1:s=1280x720:r=25:mold=10:ratio=0.3:death_color=#302010";
   const HeadOutput up = RunOn({"-f", "lavfi", "-i", life, "-t", "2", "-vf",
                                "scale=320:180:flags=area,scale=1280:720:flags=neighbor"});
   EXPECT_EQ(up.label, "low_quality_video") << up.scores.dump();
@@ -146,8 +146,8 @@ TEST_F(LowQualityHeadTest, TestPatternsAreNotUpscales) {
 TEST_F(LowQualityHeadTest, CellularTexturesAreNotNoise) {
   VSIEVE_REQUIRE_FFMPEG();
   for (const std::string source :
-       {"cellauto=s=640x480:r=25:rule=30:scroll=1",
-        "life=s=640x360:r=25:mold=10:ratio=0.3:death_color=#404040:life_color=#e0e0e0"}) {
+       {"cellauto=seed=1:s=640x480:r=25:rule=30:scroll=1",
+        "life=seed=1:s=640x360:r=25:mold=10:ratio=0.3:death_color=#404040:life_color=#e0e0e0"}) {
     const HeadOutput clean = RunOn({"-f", "lavfi", "-ss", "4", "-i", source, "-t", "3"});
     EXPECT_EQ(clean.label, "normal_video") << source << " " << clean.scores.dump();
     EXPECT_LT(clean.scores["noise"].get<double>() *
@@ -168,7 +168,7 @@ TEST_F(LowQualityHeadTest, CellularTexturesAreNotNoise) {
 TEST_F(LowQualityHeadTest, NoiseOnCellularTexturesIsLowQuality) {
   VSIEVE_REQUIRE_FFMPEG();
   const std::vector<std::string> source = {
-      "-f", "lavfi", "-i", "cellauto=s=640x480:r=25:rule=150:scroll=1", "-t", "2"};
+      "-f", "lavfi", "-i", "cellauto=seed=1:s=640x480:r=25:rule=150:scroll=1", "-t", "2"};
   const std::vector<std::string> mpeg4 = {"-c:v", "mpeg4", "-q:v", "3"};
   std::vector<std::string> clean_args = source;
   clean_args.insert(clean_args.end(), mpeg4.begin(), mpeg4.end());
@@ -188,9 +188,10 @@ TEST_F(LowQualityHeadTest, NoiseOnCellularTexturesIsLowQuality) {
 // noise.
 TEST_F(LowQualityHeadTest, DownscaledCellularTexturesAreNotNoise) {
   VSIEVE_REQUIRE_FFMPEG();
-  const HeadOutput cells = RunOn({"-f", "lavfi", "-i", "cellauto=s=960x540:r=25:rule=18:scroll=1",
-                                  "-t", "2", "-c:v", "mjpeg", "-q:v", "4"},
-                                 "cells.mov");
+  const HeadOutput cells =
+      RunOn({"-f", "lavfi", "-i", "cellauto=seed=1:s=960x540:r=25:rule=18:scroll=1", "-t", "2",
+             "-c:v", "mjpeg", "-q:v", "4"},
+            "cells.mov");
   EXPECT_EQ(cells.label, "normal_video") << cells.scores.dump();
   EXPECT_GT(cells.scores["noise"].get<double>(), 35.0);
   const HeadOutput noisy = RunOn(
@@ -203,9 +204,10 @@ TEST_F(LowQualityHeadTest, DownscaledCellularTexturesAreNotNoise) {
 // but that is one weak sign, not two; and 360 lines are not low resolution.
 TEST_F(LowQualityHeadTest, DarkCleanTextureIsNormal) {
   VSIEVE_REQUIRE_FFMPEG();
-  const HeadOutput life = RunOn({"-f", "lavfi", "-i", "life=s=640x360:r=25:mold=10:ratio=0.3", "-t",
-                                 "3", "-c:v", "libx264", "-crf", "20"},
-                                "life.mp4");
+  const HeadOutput life =
+      RunOn({"-f", "lavfi", "-i", "life=seed=1:s=640x360:r=25:mold=10:ratio=0.3", "-t", "3", "-c:v",
+             "libx264", "-crf", "20"},
+            "life.mp4");
   EXPECT_EQ(life.label, "normal_video") << life.scores.dump();
 }
 
@@ -216,10 +218,10 @@ TEST_F(LowQualityHeadTest, DarkCleanTextureIsNormal) {
 TEST_F(LowQualityHeadTest, BlurOnRandomTexturesIsLowQuality) {
   VSIEVE_REQUIRE_FFMPEG();
   for (const auto& [source, sigma] :
-       {std::pair{"life=s=854x480:r=25:mold=10:ratio=0.3:death_color=#202020:"
+       {std::pair{"life=seed=1:s=854x480:r=25:mold=10:ratio=0.3:death_color=#202020:"
                   "life_color=#e0e0a0",
                   "6"},
-        std::pair{"cellauto=s=960x540:r=25:rule=150:scroll=1", "7"}}) {
+        std::pair{"cellauto=seed=1:s=960x540:r=25:rule=150:scroll=1", "7"}}) {
     const HeadOutput out =
         RunOn({"-f", "lavfi", "-i", source, "-t", "2", "-vf", std::string("gblur=sigma=") + sigma});
     EXPECT_EQ(out.label, "low_quality_video") << source << " " << out.scores.dump();
@@ -228,11 +230,12 @@ TEST_F(LowQualityHeadTest, BlurOnRandomTexturesIsLowQuality) {
     const HeadOutput sharp = RunOn({"-f", "lavfi", "-i", source, "-t", "2"}, "sharp.mp4");
     EXPECT_GT(sharp.scores["edge_steepness"].get<double>(), 0.35) << source;
   }
-  const HeadOutput mould = RunOn({"-f", "lavfi", "-i",
-                                  "life=s=640x360:r=25:mold=25:ratio=0.3:death_color=#000000:"
-                                  "life_color=#8020ff",
-                                  "-t", "3"},
-                                 "mould.mp4");
+  const HeadOutput mould =
+      RunOn({"-f", "lavfi", "-i",
+             "life=seed=1:s=640x360:r=25:mold=25:ratio=0.3:death_color=#000000:"
+             "life_color=#8020ff",
+             "-t", "3"},
+            "mould.mp4");
   EXPECT_GT(mould.scores["edge_steepness"].get<double>(), 0.35) << mould.scores.dump();
 }
 

@@ -80,7 +80,8 @@ TEST_F(SimcamHeadTest, NameAndLabelsAreFixed) {
 
 TEST_F(SimcamHeadTest, NaturalMotionIsNormal) {
   VSIEVE_REQUIRE_FFMPEG();
-  for (const std::string source : {"testsrc2=s=640x360:r=25", "life=s=640x360:r=25:mold=10"}) {
+  for (const std::string source :
+       {"testsrc2=s=640x360:r=25", "life=seed=1:s=640x360:r=25:mold=10"}) {
     auto clip = Load(Make("normal.mp4", {"-f", "lavfi", "-i", source, "-t", "4"}));
     ASSERT_FALSE(clip->frames.empty());
     EXPECT_EQ(RunOn(clip->input).label, "normal_video") << source;
@@ -133,7 +134,7 @@ TEST_F(SimcamHeadTest, PannedCropOfStillIsSimulatedCamera) {
 // differently at every position and the rigid motion left residuals like independent motion.
 TEST_F(SimcamHeadTest, PanAndZoomOfFineDetailAreSimulatedCamera) {
   VSIEVE_REQUIRE_FFMPEG();
-  ASSERT_TRUE(Ffmpeg({"-f", "lavfi", "-i", "cellauto=s=640x360:rule=30", "-frames:v", "1",
+  ASSERT_TRUE(Ffmpeg({"-f", "lavfi", "-i", "cellauto=seed=1:s=640x360:rule=30", "-frames:v", "1",
                       "-update", "1", dir_->File("automaton.png")}));
   const std::string automaton = dir_->File("automaton.png");
   struct Case {

@@ -261,8 +261,8 @@ TEST_F(RegionDetectorsTest, TitleCardWithGraphicsInItsMarginsIsNotFill) {
 TEST_F(RegionDetectorsTest, GreyBarsAroundATextureAreNotFill) {
   for (const std::string colour : {"0x101010", "0x181818"}) {
     auto frames =
-        Clip("grey_bars.avi", {"-f", "lavfi", "-i", "life=s=240x240:r=25:mold=10:ratio=0.3", "-vf",
-                               "pad=320:240:40:0:" + colour, "-c:v", "mpeg4", "-q:v", "3"});
+        Clip("grey_bars.avi", {"-f", "lavfi", "-i", "life=seed=1:s=240x240:r=25:mold=10:ratio=0.3",
+                               "-vf", "pad=320:240:40:0:" + colour, "-c:v", "mpeg4", "-q:v", "3"});
     BlurFillDetector detector;
     EXPECT_TRUE(Detected(detector, frames).empty()) << colour;
   }
@@ -355,7 +355,7 @@ TEST_F(RegionDetectorsTest, StaticMarkOverAMostlyStillPictureIsFound) {
 // texture's still bits crowd the static edges, but only the plate draws four straight sides.
 // The same texture without the plate has none.
 TEST_F(RegionDetectorsTest, TranslucentPlateOverBusyTextureIsFound) {
-  const std::string texture = "cellauto=s=640x360:r=25:rule=30:scroll=1";
+  const std::string texture = "cellauto=s=640x360:r=25:rule=30:scroll=1:seed=3";
   auto frames = Clip("plate_texture.mp4", {"-f", "lavfi", "-i", texture, "-vf",
                                            "drawbox=x=532:y=20:w=88:h=36:color=yellow@0.5:t=fill"});
   StaticOverlayDetector detector;
