@@ -48,7 +48,8 @@
 //            SoftBelow(spectral_curvature, 0.56, 0.03) * SoftBelow(edge_steepness, 0.3, 0.02),
 //            SoftBelow(edge_steepness, 0.16, 0.015)) x SoftBelow(slope_coherence, 0.95, 0.01),
 //   blocking SoftAbove(excess, 0.12, 0.03),
-//   upscaled SoftAbove(share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
+//   upscaled max(SoftAbove(share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
+//                SoftAbove(share, 0.85, 0.03) * SoftAbove(density, 0.02, 0.003)),
 //   noise SoftAbove(sigma, 7, 1.2) *
 //         max(SoftAbove(level_spread / sigma, 0.1, 0.025), SoftAbove(level_spread, 6, 1))
 //         x (downscaled frames only) SoftBelow(sigma, 35, 2),
@@ -584,10 +585,16 @@ common::StatusOr<HeadOutput> LowQualityHead::Run(const HeadInput& input) {
   // Below ~300 lines (288p, 240p and less); a 360-line clip is not low resolution, and a softer
   // edge (0.08 there, 0.4 in z) tipped dark clean content already marked by exposure and BRISQUE.
   const double c_res = min_side > 0 ? SoftBelow(min_side, 300.0, 10.0) : 0.0;
+  // Blocks must tile the picture, densely where part of its edge energy is soft (graphics with
+  // flat areas: full testsrc2 0.66 of it on steps, at density 0.023). A picture with almost all
+  // of it on isolated steps is made of blocks even where they are sparser: footage pixelated
+  // over its flat areas (0.029-0.033); a test pattern's few flat bands step at under 0.011.
   const double upscaled_share = Median(upscaled);
+  const double density = Median(block_density);
   const double c_upscaled =
       std::isfinite(upscaled_share)
-          ? SoftAbove(upscaled_share, 0.4, 0.05) * SoftAbove(Median(block_density), 0.03, 0.005)
+          ? std::max(SoftAbove(upscaled_share, 0.4, 0.05) * SoftAbove(density, 0.03, 0.005),
+                     SoftAbove(upscaled_share, 0.85, 0.03) * SoftAbove(density, 0.02, 0.003))
           : 0.0;
   // Exposure and BRISQUE only support: both high together is still one weak sign (a dark synthetic
   // picture scores badly on both), not two.

@@ -131,6 +131,22 @@ TEST_F(LowQualityHeadTest, NearestNeighbourUpscaleOfALargeClipIsLowQuality) {
   EXPECT_LT(clean.scores["upscaled_blocks"].get<double>(), 0.3) << clean.scores.dump();
 }
 
+// Real footage pixelated in blocks of 11 px: its flat areas (a table, a wall) step nowhere, so
+// blocks tile only part of the frame (3 % of the area per step, where a test pattern's few flat
+// bands give under 1.1 %). The same footage unpixelated is fine.
+TEST_F(LowQualityHeadTest, PixelatedFootageWithFlatAreasIsLowQuality) {
+  VSIEVE_REQUIRE_FFMPEG();
+  VSIEVE_REQUIRE_ASSETS();
+  const std::string footage = testing::SharedAssetsDir() + "/videos/natural/bottle-detection.mp4";
+  const HeadOutput pixelated =
+      RunOn({"-i", footage, "-t", "3", "-vf",
+             "scale=1280:720,setsar=1,scale=116:65,scale=1280:720:flags=neighbor"});
+  EXPECT_EQ(pixelated.label, "low_quality_video") << pixelated.scores.dump();
+  const HeadOutput clean =
+      RunOn({"-i", footage, "-t", "3", "-vf", "scale=1280:720,setsar=1"}, "clean.mp4");
+  EXPECT_EQ(clean.label, "normal_video") << clean.scores.dump();
+}
+
 TEST_F(LowQualityHeadTest, TestPatternsAreNotUpscales) {
   VSIEVE_REQUIRE_FFMPEG();
   const HeadOutput out =
