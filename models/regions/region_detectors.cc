@@ -944,7 +944,7 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
   // Motion is measured on luma less the frame's mean, so a fade or a lighting change alone does
   // not count as a moving picture, and only on frames of the clip's usual brightness: a flash
   // (or a strobe's bright phase) washes the picture out, which would read as motion everywhere.
-  // (The mean luma from the channel means: luma is linear in them, no grey copy needed here.)
+  // (The mean luma from the channel means: luma is linear in them, so it serves both.)
   std::vector<double> brightness;
   for (const cv::Mat* bgr : picked) {
     const cv::Scalar m = cv::mean(*bgr);
@@ -964,7 +964,7 @@ StatusOr<std::vector<Region>> StaticOverlayDetector::Detect(
     const cv::Mat* bgr = picked[f];
     const cv::Mat gray = Gray(*bgr);
     if (all_frames || usual_frame(f)) {
-      gray.convertTo(centred, CV_32F, 1.0, -cv::mean(gray)[0]);
+      gray.convertTo(centred, CV_32F, 1.0, -brightness[f]);
       cv::accumulate(centred, sum);
       cv::accumulateSquare(centred, sum_sq);
     }
