@@ -93,6 +93,40 @@ double Median(std::vector<double> v) {
   return v.size() % 2 == 1 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
+// The value of rank `rank` (0-based, ascending) among the non-negative CV_32S values of
+// `values`, as std::nth_element would give it: counted in at most 4096 buckets, then sorted
+// within the bucket that holds the rank.
+int32_t RankValue(const cv::Mat& values, int64_t rank) {
+  int32_t largest = 0;
+  for (int y = 0; y < values.rows; ++y) {
+    const int32_t* v = values.ptr<int32_t>(y);
+    for (int x = 0; x < values.cols; ++x) largest = std::max(largest, v[x]);
+  }
+  int shift = 0;
+  while ((largest >> shift) >= 4096) ++shift;
+  std::vector<int64_t> buckets(static_cast<size_t>(largest >> shift) + 1, 0);
+  for (int y = 0; y < values.rows; ++y) {
+    const int32_t* v = values.ptr<int32_t>(y);
+    for (int x = 0; x < values.cols; ++x) ++buckets[static_cast<size_t>(v[x] >> shift)];
+  }
+  int64_t below = 0;
+  size_t bucket = 0;
+  while (bucket + 1 < buckets.size() && below + buckets[bucket] <= rank) below += buckets[bucket++];
+  if (shift == 0) return static_cast<int32_t>(bucket);
+  std::vector<int32_t> inside;
+  inside.reserve(static_cast<size_t>(buckets[bucket]));
+  for (int y = 0; y < values.rows; ++y) {
+    const int32_t* v = values.ptr<int32_t>(y);
+    for (int x = 0; x < values.cols; ++x) {
+      if (static_cast<size_t>(v[x] >> shift) == bucket) inside.push_back(v[x]);
+    }
+  }
+  if (inside.empty()) return 0;
+  const auto at = inside.begin() + std::clamp<int64_t>(rank - below, 0, inside.size() - 1);
+  std::nth_element(inside.begin(), at, inside.end());
+  return *at;
+}
+
 double GradientEnergy(const cv::Mat& gray32) {
   cv::Mat gx;
   cv::Mat gy;
@@ -156,20 +190,35 @@ double SpectralCurvature(const cv::Mat& gray) {
   if (gray.cols < 32 || gray.rows < 32) return std::nan("");
   cv::Mat f;
   gray.convertTo(f, CV_32F);
-  std::array<cv::Mat, 4> blurred;
-  const std::array<double, 4> sigmas = {1.0, 2.0, 4.0, 8.0};
-  for (size_t i = 0; i < sigmas.size(); ++i) {
-    cv::GaussianBlur(f, blurred[i], cv::Size(0, 0), sigmas[i], sigmas[i], cv::BORDER_REFLECT);
-  }
-  auto band = [&blurred](size_t fine) {
+  auto blur = [](const cv::Mat& in, double sigma) {
+    cv::Mat out;
+    cv::GaussianBlur(in, out, cv::Size(0, 0), sigma, sigma, cv::BORDER_REFLECT);
+    return out;
+  };
+  auto variance = [](const cv::Mat& fine, const cv::Mat& coarse) {
     cv::Scalar mean;
     cv::Scalar stddev;
-    cv::meanStdDev(blurred[fine] - blurred[fine + 1], mean, stddev);
+    cv::meanStdDev(fine - coarse, mean, stddev);
     return stddev[0] * stddev[0];
   };
-  const double e12 = band(0);
-  const double e24 = band(1);
-  const double e48 = band(2);
+  // A blur of sigma s keeps almost nothing above 1 / (4 s) cycles per pixel (a sigma-2 blur
+  // leaves 0.7 % of the amplitude at a quarter cycle), so every other pixel of it is the same
+  // picture at half size, where the next blur needs half the sigma and a quarter of the pixels;
+  // blurs add in quadrature (sigma 4 = sigma 2 then sigma sqrt(12)).
+  auto half = [](const cv::Mat& in) {
+    cv::Mat out;
+    cv::resize(in, out, cv::Size(in.cols / 2, in.rows / 2), 0, 0, cv::INTER_NEAREST);
+    return out;
+  };
+  const double step = std::sqrt(3.0);  // sqrt(4^2 - 2^2) / 2 = sqrt(8^2 - 4^2) / 4
+  const cv::Mat b1 = blur(f, 1.0);
+  const cv::Mat b2 = blur(f, 2.0);
+  const double e12 = variance(b1, b2);
+  const cv::Mat b2_half = half(b2);
+  const cv::Mat b4_half = blur(b2_half, step);
+  const double e24 = variance(b2_half, b4_half);
+  const cv::Mat b4_quarter = half(b4_half);
+  const double e48 = variance(b4_quarter, blur(b4_quarter, step));
   if (e24 < 1.0) return std::nan("");
   return e12 * e48 / (e24 * e24);
 }
@@ -182,36 +231,42 @@ double SpectralCurvature(const cv::Mat& gray) {
 // of those pixels (0.5 % of the frame) have a neighbourhood spanning at least 12 levels.
 double EdgeSteepness(const cv::Mat& gray) {
   if (gray.cols < 16 || gray.rows < 16) return std::nan("");
-  cv::Mat f;
-  gray.convertTo(f, CV_32F);
+  // Sobel of 8-bit grey is exact in 16 bits; the magnitude (Sobel / 8) is sqrt(s) / 8 with s the
+  // integer sum of squares, so the percentile is taken on s (monotone) without sorting floats.
   cv::Mat gx;
   cv::Mat gy;
-  cv::Sobel(f, gx, CV_32F, 1, 0, 3, 1.0 / 8.0);
-  cv::Sobel(f, gy, CV_32F, 0, 1, 3, 1.0 / 8.0);
-  cv::Mat magnitude;
-  cv::magnitude(gx, gy, magnitude);
+  cv::Sobel(gray, gx, CV_16S, 1, 0);
+  cv::Sobel(gray, gy, CV_16S, 0, 1);
+  cv::Mat squares(gray.size(), CV_32S);
+  for (int y = 0; y < gray.rows; ++y) {
+    const int16_t* a = gx.ptr<int16_t>(y);
+    const int16_t* b = gy.ptr<int16_t>(y);
+    int32_t* q = squares.ptr<int32_t>(y);
+    for (int x = 0; x < gray.cols; ++x) q[x] = a[x] * a[x] + b[x] * b[x];
+  }
+  const auto total = static_cast<int64_t>(squares.total());
+  const int32_t top_square = RankValue(squares, total * 99 / 100);
+  const float cut = std::max(std::sqrt(static_cast<float>(top_square) / 64.0F), 1.0F);
   const cv::Mat window = cv::getStructuringElement(cv::MORPH_RECT, cv::Size(15, 15));
   cv::Mat high;
   cv::Mat low;
   cv::dilate(gray, high, window);
   cv::erode(gray, low, window);
-  std::vector<float> all(magnitude.begin<float>(), magnitude.end<float>());
-  const auto top = all.begin() + static_cast<long>(all.size() * 99 / 100);
-  std::nth_element(all.begin(), top, all.end());
-  const float cut = std::max(*top, 1.0F);
   std::vector<double> ratios;
-  for (int y = 0; y < f.rows; ++y) {
-    const float* m = magnitude.ptr<float>(y);
+  for (int y = 0; y < gray.rows; ++y) {
+    const int32_t* q = squares.ptr<int32_t>(y);
     const uint8_t* h = high.ptr<uint8_t>(y);
     const uint8_t* l = low.ptr<uint8_t>(y);
-    for (int x = 0; x < f.cols; ++x) {
+    for (int x = 0; x < gray.cols; ++x) {
       const int range = h[x] - l[x];
-      if (m[x] >= cut && range >= 12) ratios.push_back(m[x] / range);
+      if (range < 12) continue;
+      const float m = std::sqrt(static_cast<float>(q[x]) / 64.0F);
+      if (m >= cut) ratios.push_back(m / range);
     }
   }
   // A featureless picture (a plain wall) has nothing to be sharp or blurred: at least half of
   // the strongest gradients must cross real contrast.
-  if (ratios.size() < all.size() / 200) return std::nan("");
+  if (static_cast<int64_t>(ratios.size()) < total / 200) return std::nan("");
   return Median(ratios);
 }
 
@@ -360,37 +415,40 @@ double UpscaledBlockShare(const cv::Mat& gray, int max_run, int min_gap, double*
 // as 7 levels of noise), while added noise moves every pixel and so the median.
 double NoiseSigma(const cv::Mat& gray) {
   if (gray.cols < 8 || gray.rows < 8) return std::nan("");
-  cv::Mat f;
-  gray.convertTo(f, CV_32F);
-  const cv::Mat kernel = (cv::Mat_<float>(3, 3) << 1, -2, 1, -2, 4, -2, 1, -2, 1);
-  cv::Mat response;
-  cv::filter2D(f, response, CV_32F, kernel, cv::Point(-1, -1), 0, cv::BORDER_REFLECT);
-  cv::Mat gx;
-  cv::Mat gy;
-  cv::Sobel(f, gx, CV_32F, 1, 0);
-  cv::Sobel(f, gy, CV_32F, 0, 1);
-  cv::Mat mag = cv::abs(gx) + cv::abs(gy);
-  const cv::Rect inner(1, 1, f.cols - 2, f.rows - 2);
-  const cv::Mat inner_mag = mag(inner).clone();
-  std::vector<float> values(inner_mag.begin<float>(), inner_mag.end<float>());
-  std::nth_element(values.begin(), values.begin() + static_cast<long>(values.size() / 2),
-                   values.end());
-  const float cut = values[values.size() / 2];
-  const cv::Mat flat = inner_mag <= cut;
-  const cv::Mat inner_response = response(inner);
-  std::vector<float> flat_abs;
-  flat_abs.reserve(values.size() / 2 + 1);
-  for (int y = 0; y < inner_response.rows; ++y) {
-    const float* r = inner_response.ptr<float>(y);
-    const uint8_t* keep = flat.ptr<uint8_t>(y);
-    for (int x = 0; x < inner_response.cols; ++x) {
-      if (keep[x] != 0) flat_abs.push_back(std::abs(r[x]));
+  // Over the inner pixels of 8-bit grey, the operator's response and the Sobel magnitude are
+  // small integers: both medians come from counts.
+  const cv::Rect inner(1, 1, gray.cols - 2, gray.rows - 2);
+  cv::Mat mag(inner.size(), CV_32S);
+  cv::Mat response(inner.size(), CV_32S);
+  for (int y = 0; y < inner.height; ++y) {
+    const uint8_t* up = gray.ptr<uint8_t>(y);
+    const uint8_t* mid = gray.ptr<uint8_t>(y + 1);
+    const uint8_t* down = gray.ptr<uint8_t>(y + 2);
+    int32_t* m = mag.ptr<int32_t>(y);
+    int32_t* r = response.ptr<int32_t>(y);
+    for (int x = 0; x < inner.width; ++x) {
+      const int a = up[x], b = up[x + 1], c = up[x + 2];
+      const int d = mid[x], e = mid[x + 1], f = mid[x + 2];
+      const int g = down[x], h = down[x + 1], i = down[x + 2];
+      const int gx = (c + 2 * f + i) - (a + 2 * d + g);
+      const int gy = (g + 2 * h + i) - (a + 2 * b + c);
+      m[x] = std::abs(gx) + std::abs(gy);
+      r[x] = std::abs((a - 2 * b + c) - 2 * (d - 2 * e + f) + (g - 2 * h + i));
     }
   }
-  if (flat_abs.empty()) return std::nan("");
-  const auto middle = flat_abs.begin() + static_cast<long>(flat_abs.size() / 2);
-  std::nth_element(flat_abs.begin(), middle, flat_abs.end());
-  return *middle / (0.6745 * 6.0);
+  const int32_t cut = RankValue(mag, static_cast<int64_t>(mag.total()) / 2);
+  cv::Mat flat_abs(1, static_cast<int>(mag.total()), CV_32S);
+  int kept = 0;
+  int32_t* out = flat_abs.ptr<int32_t>(0);
+  for (int y = 0; y < inner.height; ++y) {
+    const int32_t* r = response.ptr<int32_t>(y);
+    const int32_t* m = mag.ptr<int32_t>(y);
+    for (int x = 0; x < inner.width; ++x) {
+      if (m[x] <= cut) out[kept++] = r[x];
+    }
+  }
+  if (kept == 0) return std::nan("");
+  return RankValue(flat_abs.colRange(0, kept), kept / 2) / (0.6745 * 6.0);
 }
 
 // How far the pixels of `gray` lie from its 8 most common grey levels: the distance (in levels)

@@ -12,9 +12,9 @@
 //                     soft threshold at 0.8 (a guessing classifier sits near 0.5), trusted more
 //                     with more lines.
 //   faces             the Haar frontal-face cascade on up to two frames (200-px long side) at
-//   0/90/180/270
-//                     degrees. Faces found upright rule this cue out; faces found only at one
-//                     non-zero turn, in most of the frames looked at, mean the picture is turned.
+//                     0/90/180/270 degrees. Faces found upright rule this cue out (and end
+//                     the search); faces found only at one non-zero turn, in most of the
+//                     frames looked at, mean the picture is turned.
 // vertical_screen_video: the displayed frame is landscape, the safe crop is portrait-like
 // (width/height below ~0.8) and blur-fill or black-border regions flank it on both sides.
 // Scores r (rotated), v (vertical) combine as r, v, (1 - r)(1 - v), normalised to sum to 1.
@@ -190,8 +190,9 @@ common::StatusOr<HeadOutput> RotateVerticalHead::Run(const HeadInput& input) {
           std::vector<cv::Rect> found;
           faces_->cascade.detectMultiScale(view, found, 1.2, 4, 0, cv::Size(24, 24));
           if (!found.empty()) ++hits[turn];
+          if (hits[0] > 0) break;  // upright faces: the picture is upright, no turn to try
         }
-        if (hits[0] > 0) break;  // upright faces: the picture is upright
+        if (hits[0] > 0) break;
       }
     } catch (const cv::Exception& e) {
       return common::Status(common::ErrorCode::kModelFailed,

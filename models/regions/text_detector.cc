@@ -48,14 +48,43 @@ class BusyScope {
   std::atomic<bool>* busy_;
 };
 
-// Resizes `bgr` so it fits a square of `side`, keeping its aspect ratio; returns the scale.
-double FitInto(const cv::Mat& bgr, int side, cv::Mat* out) {
-  const double scale = static_cast<double>(side) / std::max(bgr.cols, bgr.rows);
-  const int w = std::clamp(static_cast<int>(std::lround(bgr.cols * scale)), 1, side);
-  const int h = std::clamp(static_cast<int>(std::lround(bgr.rows * scale)), 1, side);
-  cv::resize(bgr, *out, cv::Size(w, h), 0, 0, scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
-  return scale;
+using Cell = TextDetector::Cell;
+
+Cell PlaceAt(const cv::Size& size, double scale, cv::Point origin) {
+  Cell cell;
+  cell.scale = scale;
+  cell.rect =
+      cv::Rect(origin, cv::Size(std::max(1, static_cast<int>(std::lround(size.width * scale))),
+                                std::max(1, static_cast<int>(std::lround(size.height * scale)))));
+  return cell;
 }
+
+}  // namespace
+
+TextDetector::Cell TextDetector::SingleCell(const cv::Size& size, int side) {
+  const double scale = static_cast<double>(side) / std::max(size.width, size.height);
+  Cell cell = PlaceAt(size, scale, cv::Point(0, 0));
+  cell.rect &= cv::Rect(0, 0, side, side);
+  return cell;
+}
+
+std::vector<TextDetector::Cell> TextDetector::PairCells(const cv::Size& size, int side) {
+  const bool landscape = size.width >= size.height;
+  const int along = landscape ? size.width : size.height;   // the side that spans the pass
+  const int across = landscape ? size.height : size.width;  // the side the two share
+  const int half = (side - kPairGap) / 2;
+  const double scale =
+      std::min(static_cast<double>(side) / along, static_cast<double>(half) / across);
+  if (along * scale < kPairMinShare * side) return {};
+  const int drawn_across = static_cast<int>(std::lround(across * scale));
+  const cv::Point second =
+      landscape ? cv::Point(0, side - drawn_across) : cv::Point(side - drawn_across, 0);
+  std::vector<Cell> cells = {PlaceAt(size, scale, cv::Point(0, 0)), PlaceAt(size, scale, second)};
+  for (Cell& c : cells) c.rect &= cv::Rect(0, 0, side, side);
+  return cells;
+}
+
+namespace {
 
 // Mean probability inside the contour, over its bounding box.
 float ContourScore(const cv::Mat& prob, const std::vector<cv::Point>& contour) {
@@ -172,14 +201,31 @@ StatusOr<std::vector<TextBox>> TextDetector::Detect(const cv::Mat& bgr) {
 }
 
 StatusOr<std::vector<TextBox>> TextDetector::DetectLocked(const cv::Mat& bgr) {
+  VSIEVE_ASSIGN_OR_RETURN(auto boxes, DetectPassLocked({&bgr}));
+  return std::move(boxes.front());
+}
+
+StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectPassLocked(
+    const std::vector<const cv::Mat*>& images) {
+  std::vector<Cell> cells;
+  if (images.size() == 2) {
+    cells = PairCells(images[0]->size(), side_);
+  } else {
+    cells.push_back(SingleCell(images[0]->size(), side_));
+  }
   cv::Mat canvas(side_, side_, CV_8UC3, cv::Scalar::all(0));
-  cv::Mat fitted;
-  const double scale = FitInto(bgr, side_, &fitted);
-  const cv::Rect cell(cv::Point(0, 0), fitted.size());
-  fitted.copyTo(canvas(cell));
+  for (size_t i = 0; i < images.size(); ++i) {
+    cv::resize(*images[i], canvas(cells[i].rect), cells[i].rect.size(), 0, 0,
+               cells[i].scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  }
   passes_.fetch_add(1, std::memory_order_relaxed);
   VSIEVE_ASSIGN_OR_RETURN(cv::Mat prob, Forward(canvas));
-  return BoxesFromProb(prob(cell), scale, bgr.size());
+  std::vector<std::vector<TextBox>> boxes;
+  boxes.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    boxes.push_back(BoxesFromProb(prob(cells[i].rect), cells[i].scale, images[i]->size()));
+  }
+  return boxes;
 }
 
 StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectEach(
@@ -193,9 +239,15 @@ StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectEach(
   BusyScope busy(&busy_);
   std::vector<std::vector<TextBox>> results;
   results.reserve(images.size());
-  for (const cv::Mat& image : images) {
-    VSIEVE_ASSIGN_OR_RETURN(std::vector<TextBox> boxes, DetectLocked(image));
-    results.push_back(std::move(boxes));
+  for (size_t i = 0; i < images.size();) {
+    std::vector<const cv::Mat*> pass = {&images[i]};
+    if (i + 1 < images.size() && images[i + 1].size() == images[i].size() &&
+        !PairCells(images[i].size(), side_).empty()) {
+      pass.push_back(&images[i + 1]);
+    }
+    VSIEVE_ASSIGN_OR_RETURN(auto boxes, DetectPassLocked(pass));
+    for (auto& b : boxes) results.push_back(std::move(b));
+    i += pass.size();
   }
   return results;
 }

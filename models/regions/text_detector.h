@@ -21,12 +21,15 @@ struct TextBox {
 };
 
 // PP-OCR's DB (differentiable binarisation) text detector through OpenCV DNN. Each image is
-// letterboxed into a square pass of its own, `side` pixels (the model was converted at 640; the
-// filter runs it at 320, half resolution: four 320 passes cost about one 640 pass, and the net's
-// buffers take about 25 MB instead of 100). A detector keeps the side it was loaded with: the
-// converted graph gives an all-zero map once the input size changes. Thread-safe: calls on one
-// detector are serialized (it owns one cv::dnn::Net). Errors: kModelFailed, kInvalidArgument
-// (an empty or non-BGR image, a side that is not a multiple of 32).
+// letterboxed into a square pass of `side` pixels (the model was converted at 640; the filter
+// runs it at 320, half resolution: four 320 passes cost about one 640 pass, and the net's
+// buffers take about 25 MB instead of 100). DetectEach() puts two wide frames of one size (16:9,
+// or portrait 9:16) into one pass, stacked, which halves the passes of a wide video at 87 % of
+// the resolution (see PairCells()); an image's boxes then depend slightly on its neighbour, as
+// the net sees both. A detector keeps the side it was loaded with: the converted graph gives an
+// all-zero map once the input size changes. Thread-safe: calls on one detector are serialized
+// (it owns one cv::dnn::Net). Errors: kModelFailed, kInvalidArgument (an empty or non-BGR image,
+// a side that is not a multiple of 32).
 class TextDetector {
  public:
   static constexpr int kDefaultSide = 320;
@@ -47,9 +50,23 @@ class TextDetector {
   common::StatusOr<std::vector<std::vector<TextBox>>> DetectEach(
       const std::vector<cv::Mat>& images);
 
+  // Where an image goes in a square pass, and the scale it is drawn at.
+  struct Cell {
+    cv::Rect rect;
+    double scale = 1.0;
+  };
+  // An image alone in a pass of `side` pixels: its long side spans the pass.
+  static Cell SingleCell(const cv::Size& size, int side);
+  // Two images of `size` sharing a pass of `side` pixels: stacked when landscape, side by side
+  // when portrait, kPairGap pixels apart. Empty when sharing would draw them with their long
+  // side below kPairMinShare of the pass (4:3 and squarer pictures get a pass each).
+  static std::vector<Cell> PairCells(const cv::Size& size, int side);
+  static constexpr int kPairGap = 8;
+  static constexpr double kPairMinShare = 0.85;
+
   // True while a Detect() or DetectEach() call runs (a hint: it may change at once).
   bool Busy() const { return busy_.load(std::memory_order_relaxed); }
-  // Forward passes run so far (one per image).
+  // Forward passes run so far (one per image, or per pair of wide images).
   int64_t passes() const { return passes_.load(std::memory_order_relaxed); }
 
  private:
@@ -57,6 +74,9 @@ class TextDetector {
   // The probability map of one square BGR input, of the input's size.
   common::StatusOr<cv::Mat> Forward(const cv::Mat& square);
   common::StatusOr<std::vector<TextBox>> DetectLocked(const cv::Mat& bgr);
+  // One forward pass over one image, or two that PairCells() places; boxes per image.
+  common::StatusOr<std::vector<std::vector<TextBox>>> DetectPassLocked(
+      const std::vector<const cv::Mat*>& images);
 
   std::mutex mutex_;  // held for the whole of a Detect() or DetectEach() call
   std::atomic<bool> busy_{false};

@@ -141,6 +141,65 @@ TEST_F(TextDetectorTest, EachImageGetsItsOwnBoxes) {
   EXPECT_FALSE(detector_->DetectEach({image, cv::Mat()}).ok());
 }
 
+// Wide frames share a pass two at a time (stacked; portrait ones side by side), each drawn with
+// its long side over 85 % of the pass; 4:3 frames keep a pass each.
+TEST(TextDetectorCells, WideFramesPairUpAndSquarerOnesDoNot) {
+  constexpr int kSide = 320;
+  const cv::Rect pass(0, 0, kSide, kSide);
+  for (const cv::Size size : {cv::Size(640, 360), cv::Size(1920, 1080), cv::Size(360, 640)}) {
+    const auto cells = TextDetector::PairCells(size, kSide);
+    ASSERT_EQ(cells.size(), 2U) << size;
+    for (const auto& cell : cells) {
+      EXPECT_EQ(cell.rect & pass, cell.rect);
+      EXPECT_GE(std::max(cell.rect.width, cell.rect.height), 0.85 * kSide);
+      EXPECT_NEAR(cell.rect.width, size.width * cell.scale, 1.0);
+      EXPECT_NEAR(cell.rect.height, size.height * cell.scale, 1.0);
+    }
+    // Apart by the gap, along the short side.
+    const bool landscape = size.width > size.height;
+    const int gap = landscape ? cells[1].rect.y - cells[0].rect.br().y
+                              : cells[1].rect.x - cells[0].rect.br().x;
+    EXPECT_GE(gap, TextDetector::kPairGap) << size;
+  }
+  EXPECT_TRUE(TextDetector::PairCells(cv::Size(640, 480), kSide).empty());
+  EXPECT_TRUE(TextDetector::PairCells(cv::Size(480, 480), kSide).empty());
+  const auto single = TextDetector::SingleCell(cv::Size(640, 480), kSide);
+  EXPECT_EQ(single.rect, cv::Rect(0, 0, 320, 240));
+}
+
+TEST_F(TextDetectorTest, PairedFramesEachFindTheirOwnText) {
+  auto half = TextDetector::Load(ModelFile("ch_PP-OCRv4_det_640x640_ocv46.onnx"));  // 320
+  ASSERT_TRUE(half.ok()) << half.status().ToString();
+  // Text at the bottom of the first frame, at the top of the second: stacked in one pass, they
+  // lie next to each other, and neither may take the other's text.
+  cv::Mat bottom(360, 640, CV_8UC3, cv::Scalar(40, 90, 30));
+  cv::putText(bottom, "BREAKING NEWS TONIGHT", cv::Point(120, 340), cv::FONT_HERSHEY_DUPLEX, 1.2,
+              cv::Scalar::all(255), 2, cv::LINE_AA);
+  cv::Mat top(360, 640, CV_8UC3, cv::Scalar(90, 40, 30));
+  cv::putText(top, "WEATHER AT NOON", cv::Point(160, 40), cv::FONT_HERSHEY_DUPLEX, 1.2,
+              cv::Scalar::all(255), 2, cv::LINE_AA);
+  const int64_t before = (*half)->passes();
+  auto each = (*half)->DetectEach({bottom, top});
+  ASSERT_TRUE(each.ok()) << each.status().ToString();
+  EXPECT_EQ((*half)->passes() - before, 1);
+  ASSERT_EQ(each->size(), 2U);
+  ASSERT_FALSE((*each)[0].empty());
+  ASSERT_FALSE((*each)[1].empty());
+  cv::Rect found_bottom = (*each)[0][0].box;
+  for (const TextBox& b : (*each)[0]) found_bottom |= b.box;
+  cv::Rect found_top = (*each)[1][0].box;
+  for (const TextBox& b : (*each)[1]) found_top |= b.box;
+  EXPECT_GE(IoU(found_bottom, cv::Rect(120, 312, 410, 30)), 0.5) << found_bottom;
+  EXPECT_GE(IoU(found_top, cv::Rect(160, 12, 330, 30)), 0.5) << found_top;
+  // The same frames alone find the same text.
+  auto alone = (*half)->Detect(bottom);
+  ASSERT_TRUE(alone.ok());
+  ASSERT_FALSE(alone->empty());
+  cv::Rect alone_bottom = alone->front().box;
+  for (const TextBox& b : *alone) alone_bottom |= b.box;
+  EXPECT_GE(IoU(alone_bottom, found_bottom), 0.8);
+}
+
 TEST_F(TextDetectorTest, RejectsBadInput) {
   EXPECT_FALSE(detector_->Detect(cv::Mat()).ok());
   EXPECT_FALSE(detector_->Detect(cv::Mat(10, 10, CV_8UC1)).ok());
