@@ -660,7 +660,7 @@ bool LibavVideoDecoder::Convert(const AVFrame* frame, int64_t pts, bool full, Fr
       cv::rotate(view, out->bgr, cv::ROTATE_90_COUNTERCLOCKWISE);
       break;
     default:
-      out->bgr = view.clone();
+      out->bgr = view;  // copied below unless a thin copy replaces it
       break;
   }
   out->analysis_scale = static_cast<double>(out_w) / width;
@@ -669,6 +669,8 @@ bool LibavVideoDecoder::Convert(const AVFrame* frame, int64_t pts, bool full, Fr
   out->index =
       meta_.fps > 0.0 && std::fabs(index) < 9e15 ? std::llround(index) : stats_.frames_decoded - 1;
   if (!full && limits_.thin_max_side > 0) *out = ThinCopy(*out, limits_.thin_max_side);
+  // A frame kept at this size owns compact rows, not the padded conversion buffer.
+  if (out->bgr.datastart == padded.datastart) out->bgr = out->bgr.clone();
   return true;
 }
 
