@@ -14,7 +14,8 @@
 //   faces             the Haar frontal-face cascade on up to two frames (200-px long side) at
 //                     0/90/180/270 degrees. Faces found upright rule this cue out (and end
 //                     the search); faces found only at one non-zero turn, in most of the
-//                     frames looked at, mean the picture is turned.
+//                     frames looked at, mean the picture is turned. A first frame without a
+//                     face at any turn ends the search too.
 // vertical_screen_video: the displayed frame is landscape, the safe crop is portrait-like
 // (width/height below ~0.8) and blur-fill or black-border regions flank it on both sides.
 // Scores r (rotated), v (vertical) combine as r, v, (1 - r)(1 - v), normalised to sum to 1.
@@ -193,6 +194,9 @@ common::StatusOr<HeadOutput> RotateVerticalHead::Run(const HeadInput& input) {
           if (hits[0] > 0) break;  // upright faces: the picture is upright, no turn to try
         }
         if (hits[0] > 0) break;
+        // No face at any turn in the first frame: one in the second alone (half the frames
+        // looked at, p_faces 0.3) would not call the picture turned on its own.
+        if (hits[1] + hits[2] + hits[3] == 0) break;
       }
     } catch (const cv::Exception& e) {
       return common::Status(common::ErrorCode::kModelFailed,
