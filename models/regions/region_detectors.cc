@@ -1,6 +1,7 @@
 #include "models/regions/region_detectors.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <iterator>
 #include <numeric>
@@ -208,13 +209,17 @@ std::vector<float> EnergyProfile(const cv::Mat& abs_lap, bool columns) {
 std::vector<float> MedianProfile(const cv::Mat& gray, bool columns) {
   const cv::Mat lines = columns ? cv::Mat(gray.t()) : gray;
   std::vector<float> profile(static_cast<size_t>(lines.rows));
-  std::vector<uchar> values;
+  const int taken = (lines.cols + 1) / 2;  // every other pixel
+  std::array<int, 256> counts{};
   for (int i = 0; i < lines.rows; ++i) {
     const uchar* p = lines.ptr<uchar>(i);
-    values.clear();
-    for (int j = 0; j < lines.cols; j += 2) values.push_back(p[j]);
-    std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
-    profile[i] = values[values.size() / 2];
+    counts.fill(0);
+    for (int j = 0; j < lines.cols; j += 2) ++counts[p[j]];
+    // The value of rank taken / 2, as nth_element picks it.
+    int seen = 0;
+    int v = 0;
+    while (seen + counts[v] <= taken / 2) seen += counts[v++];
+    profile[i] = static_cast<float>(v);
   }
   return profile;
 }
