@@ -52,12 +52,18 @@ cv::Mat ToGray(const cv::Mat& image) {
   return gray;
 }
 
+// ToGray(), never sharing pixels with `image` (a conversion already made a new picture).
+cv::Mat OwnedGray(const cv::Mat& image) {
+  cv::Mat gray = ToGray(image);
+  return gray.datastart == image.datastart ? gray.clone() : gray;
+}
+
 }  // namespace
 
 cv::Mat GrayAtLongSide(const cv::Mat& bgr, int long_side) {
   if (bgr.empty()) return {};
   const int current = std::max(bgr.cols, bgr.rows);
-  if (long_side <= 0 || long_side == current) return ToGray(bgr).clone();
+  if (long_side <= 0 || long_side == current) return OwnedGray(bgr);
   const double factor = static_cast<double>(long_side) / current;
   const cv::Size size(std::max(1, static_cast<int>(std::lround(bgr.cols * factor))),
                       std::max(1, static_cast<int>(std::lround(bgr.rows * factor))));
@@ -65,7 +71,7 @@ cv::Mat GrayAtLongSide(const cv::Mat& bgr, int long_side) {
   // Resize the colour image first when shrinking: one conversion on fewer pixels.
   if (factor < 1.0) {
     cv::resize(bgr, resized, size, 0, 0, cv::INTER_AREA);
-    return ToGray(resized).clone();
+    return OwnedGray(resized);
   }
   cv::resize(ToGray(bgr), resized, size, 0, 0, cv::INTER_LINEAR);
   return resized;
