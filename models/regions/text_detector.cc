@@ -197,22 +197,12 @@ StatusOr<std::vector<TextBox>> TextDetector::Detect(const cv::Mat& bgr) {
   }
   std::lock_guard lock(mutex_);
   BusyScope busy(&busy_);
-  return DetectLocked(bgr);
-}
-
-StatusOr<std::vector<TextBox>> TextDetector::DetectLocked(const cv::Mat& bgr) {
-  VSIEVE_ASSIGN_OR_RETURN(auto boxes, DetectPassLocked({&bgr}));
+  VSIEVE_ASSIGN_OR_RETURN(auto boxes, DetectPassLocked({&bgr}, {SingleCell(bgr.size(), side_)}));
   return std::move(boxes.front());
 }
 
 StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectPassLocked(
-    const std::vector<const cv::Mat*>& images) {
-  std::vector<Cell> cells;
-  if (images.size() == 2) {
-    cells = PairCells(images[0]->size(), side_);
-  } else {
-    cells.push_back(SingleCell(images[0]->size(), side_));
-  }
+    const std::vector<const cv::Mat*>& images, const std::vector<Cell>& cells) {
   cv::Mat canvas(side_, side_, CV_8UC3, cv::Scalar::all(0));
   for (size_t i = 0; i < images.size(); ++i) {
     cv::resize(*images[i], canvas(cells[i].rect), cells[i].rect.size(), 0, 0,
@@ -241,11 +231,16 @@ StatusOr<std::vector<std::vector<TextBox>>> TextDetector::DetectEach(
   results.reserve(images.size());
   for (size_t i = 0; i < images.size();) {
     std::vector<const cv::Mat*> pass = {&images[i]};
-    if (i + 1 < images.size() && images[i + 1].size() == images[i].size() &&
-        !PairCells(images[i].size(), side_).empty()) {
+    std::vector<Cell> cells;
+    if (i + 1 < images.size() && images[i + 1].size() == images[i].size()) {
+      cells = PairCells(images[i].size(), side_);
+    }
+    if (cells.empty()) {
+      cells.push_back(SingleCell(images[i].size(), side_));
+    } else {
       pass.push_back(&images[i + 1]);
     }
-    VSIEVE_ASSIGN_OR_RETURN(auto boxes, DetectPassLocked(pass));
+    VSIEVE_ASSIGN_OR_RETURN(auto boxes, DetectPassLocked(pass, cells));
     for (auto& b : boxes) results.push_back(std::move(b));
     i += pass.size();
   }

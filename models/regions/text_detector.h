@@ -73,10 +73,10 @@ class TextDetector {
   TextDetector(cv::dnn::Net net, int side) : side_(side), net_(std::move(net)) {}
   // The probability map of one square BGR input, of the input's size.
   common::StatusOr<cv::Mat> Forward(const cv::Mat& square);
-  common::StatusOr<std::vector<TextBox>> DetectLocked(const cv::Mat& bgr);
-  // One forward pass over one image, or two that PairCells() places; boxes per image.
+  // One forward pass over `images` (one, or two that PairCells() placed), each drawn into its
+  // cell of `cells`; boxes per image.
   common::StatusOr<std::vector<std::vector<TextBox>>> DetectPassLocked(
-      const std::vector<const cv::Mat*>& images);
+      const std::vector<const cv::Mat*>& images, const std::vector<Cell>& cells);
 
   std::mutex mutex_;  // held for the whole of a Detect() or DetectEach() call
   std::atomic<bool> busy_{false};

@@ -157,8 +157,8 @@ TEST(TextDetectorCells, WideFramesPairUpAndSquarerOnesDoNot) {
     }
     // Apart by the gap, along the short side.
     const bool landscape = size.width > size.height;
-    const int gap = landscape ? cells[1].rect.y - cells[0].rect.br().y
-                              : cells[1].rect.x - cells[0].rect.br().x;
+    const int gap =
+        landscape ? cells[1].rect.y - cells[0].rect.br().y : cells[1].rect.x - cells[0].rect.br().x;
     EXPECT_GE(gap, TextDetector::kPairGap) << size;
   }
   EXPECT_TRUE(TextDetector::PairCells(cv::Size(640, 480), kSide).empty());
